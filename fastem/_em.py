@@ -1,0 +1,73 @@
+"""The EM loop: one pass over the data per iteration, the M-step on statistics.
+
+The E-step and the accumulation of the M-step's sufficient statistics are one
+call of the backend's fused kernel; the M-step itself works on those small
+statistics only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._mixture import Mixture
+from ._mstep import m_step
+from ._stats import SufficientStats
+
+
+def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
+    """The log-likelihood and shifted sums of X under ``mixture`` (one data pass)."""
+    scatter_shift = mixture.weights @ mixture.means if mixture.covariance_type == "tied" else None
+    stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
+    backend.accumulate(X, sample_weight, mixture, stats)
+    return stats
+
+
+@dataclass
+class EMRun:
+    """The outcome of one EM run from one initialisation."""
+
+    mixture: Mixture
+    covariances: np.ndarray
+    lower_bound: float
+    n_iter: int = 0
+    converged: bool = False
+    lower_bounds: list[float] = field(default_factory=list)
+
+
+def run_em(
+    X,
+    sample_weight: np.ndarray | None,
+    start: EMRun,
+    *,
+    backend,
+    reg_covar: float,
+    max_iter: int,
+    tol: float,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> EMRun:
+    """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
+
+    The lower bound of an iteration is the weighted mean log-likelihood of the
+    data under the parameters *entering* it (scikit-learn's convention), and
+    convergence is ``|change| < tol``. ``start`` is never modified: each
+    iteration builds a new mixture, so an interruption leaves no half-updated
+    parameters behind.
+    """
+    run = EMRun(start.mixture, start.covariances, start.lower_bound)
+    for n_iter in range(1, max_iter + 1):
+        previous = run.lower_bound
+        stats = expectation(X, sample_weight, run.mixture, backend)
+        mixture, covariances = m_step(stats, reg_covar)
+        lower_bound = stats.mean_log_likelihood
+        run = EMRun(mixture, covariances, lower_bound, n_iter, False,
+                    run.lower_bounds + [lower_bound])
+        change = lower_bound - previous
+        if on_iteration is not None:
+            on_iteration(n_iter, change)
+        if abs(change) < tol:
+            run.converged = True
+            break
+    return run

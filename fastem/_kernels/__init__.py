@@ -1,0 +1,1 @@
+"""Numba kernels (importing this package requires numba)."""

@@ -1,0 +1,104 @@
+"""What every Numba kernel shares: compile flags, the row block, and log-sum-exp.
+
+Rows are processed in blocks of ``BLOCK`` rows, held *transposed* in a
+thread-local ``(n_features, BLOCK)`` buffer so that the rows of a block sit
+along the SIMD lanes and every inner loop runs over the same constant-length
+lane axis. A block's padding lanes (past the last row) repeat its first row
+with weight 0, so they are finite and contribute nothing.
+
+Determinism: the rows of a call are split into tasks of a fixed number of rows
+(``task_rows``, a multiple of ``BLOCK``) that do not depend on the thread count;
+each task sums its blocks in order into its own partial, and partials are added
+to the output in task order. A result therefore has the same bits whatever the
+number of threads, and whatever the grouping of tasks into calls.
+"""
+
+import os
+
+import numpy as np
+from numba import njit
+
+# fastmath as a named set: no 'nnan'/'ninf' (log-weights and log-sum-exp meet
+# −inf) and no 'afn' (approximate exp/log would cost the 1e-7 parity).
+FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
+
+# Compiled kernels are cached on disk unless FASTEM_NUMBA_CACHE=0 (read-only installs).
+CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1") != "0"
+
+BLOCK = 64  # rows per block: 8 AVX-512 (or 16 AVX2) float64 lanes per row of the buffer
+
+
+def parallel_kernel(function):
+    """A multi-threaded kernel (``prange`` over tasks or blocks)."""
+    return njit(parallel=True, cache=CACHE, fastmath=FASTMATH, nogil=True)(function)
+
+
+def block_kernel(function):
+    """A serial helper called from inside a parallel kernel (inlined by LLVM)."""
+    return njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(function)
+
+
+@block_kernel
+def load_block(X, sample_weight, start, n_rows, xt, wt):
+    """xt[d, b] = X[start + b, d] as float64; wt[b] = row weight, 0 on padding lanes."""
+    n_features = X.shape[1]
+    unweighted = sample_weight.shape[0] == 0
+    for b in range(BLOCK):
+        row = start + b if b < n_rows else start
+        for d in range(n_features):
+            xt[d, b] = X[row, d]
+        if b >= n_rows:
+            wt[b] = 0.0
+        elif unweighted:
+            wt[b] = 1.0
+        else:
+            wt[b] = sample_weight[row]
+
+
+@block_kernel
+def responsibilities_block(log_prob, wt, peak, total):
+    """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
+
+    log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
+    """
+    n_components = log_prob.shape[0]
+    for b in range(BLOCK):
+        peak[b] = log_prob[0, b]
+    for k in range(1, n_components):
+        for b in range(BLOCK):
+            peak[b] = max(peak[b], log_prob[k, b])
+    for b in range(BLOCK):
+        total[b] = 0.0
+    for k in range(n_components):
+        for b in range(BLOCK):
+            e = np.exp(log_prob[k, b] - peak[b])
+            log_prob[k, b] = e
+            total[b] += e
+    log_likelihood = 0.0
+    for b in range(BLOCK):
+        log_likelihood += wt[b] * (peak[b] + np.log(total[b]))
+        total[b] = wt[b] / total[b]
+    for k in range(n_components):
+        for b in range(BLOCK):
+            log_prob[k, b] *= total[b]
+    return log_likelihood
+
+
+@block_kernel
+def store_block(log_prob, start, n_rows, out):
+    """out[start + b, k] = log_prob[k, b] for the real rows of the block."""
+    n_components = log_prob.shape[0]
+    for b in range(n_rows):
+        for k in range(n_components):
+            out[start + b, k] = log_prob[k, b]
+
+
+@block_kernel
+def add_partials(partial_loglik, partial_resp_sum, partial_first, partial_second,
+                 out_loglik, out_resp_sum, out_first, out_second):
+    """Add task partials to the outputs in task order (the fixed-order reduction)."""
+    for t in range(partial_loglik.shape[0]):
+        out_loglik[0] += partial_loglik[t]
+        out_resp_sum += partial_resp_sum[t]
+        out_first += partial_first[t]
+        out_second += partial_second[t]

@@ -1,0 +1,130 @@
+"""Checks on the estimator's parameters, initial values and sample weights.
+
+Every check raises before any work starts, with a message naming the
+parameter and what was wrong with it. Checked arrays are copies: the caller's
+arrays are never written to.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._mixture import COVARIANCE_TYPES
+from .backends import BACKEND_CHOICES
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _check_number(name, value, kind, minimum, *, strict=False):
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = "an int" if kind is Integral else "a real number"
+        raise TypeError(f"The '{name}' parameter must be {expected}; got {value!r}.")
+    if value < minimum or (strict and value == minimum) or value != value:
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"The '{name}' parameter must be {bound}; got {value!r}.")
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"The '{name}' parameter must be one of {options}; got {value!r}.")
+
+
+def check_parameters(estimator) -> None:
+    """Validate the hyper-parameters of a GaussianMixture."""
+    _check_number("n_components", estimator.n_components, Integral, 1)
+    _check_choice("covariance_type", estimator.covariance_type, COVARIANCE_TYPES)
+    _check_number("tol", estimator.tol, Real, 0.0)
+    _check_number("reg_covar", estimator.reg_covar, Real, 0.0)
+    _check_number("max_iter", estimator.max_iter, Integral, 0)
+    _check_number("n_init", estimator.n_init, Integral, 1)
+    _check_choice("init_params", estimator.init_params, INIT_METHODS)
+    _check_choice("backend", estimator.backend, BACKEND_CHOICES)
+    _check_number("verbose", estimator.verbose, Integral, 0)
+    _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
+    if not isinstance(estimator.warm_start, (bool, np.bool_)):
+        raise TypeError(f"The 'warm_start' parameter must be a bool; got {estimator.warm_start!r}.")
+
+
+def _as_float_array(name, value, shape):
+    array = np.array(value, dtype=np.float64)  # a copy: never alias the caller's array
+    if array.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, but got {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
+    return array
+
+
+def check_weights_init(weights, n_components):
+    weights = _as_float_array("weights_init", weights, (n_components,))
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights_init' should be in the range [0, 1], but got "
+            f"max value {weights.max():.5f}, min value {weights.min():.5f}."
+        )
+    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+        raise ValueError(
+            "The parameter 'weights_init' should be normalized, but got "
+            f"sum(weights) = {weights.sum():.5f}."
+        )
+    return weights
+
+
+def check_means_init(means, n_components, n_features):
+    return _as_float_array("means_init", means, (n_components, n_features))
+
+
+def check_precisions_init(precisions, covariance_type, n_components, n_features):
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    precisions = _as_float_array("precisions_init", precisions, shape)
+    if covariance_type in ("diag", "spherical"):
+        if np.any(precisions <= 0.0):
+            raise ValueError(
+                f"The parameter 'precisions_init' ({covariance_type}) should be positive."
+            )
+        return precisions
+    matrices = precisions if covariance_type == "full" else precisions[None]
+    for k, matrix in enumerate(matrices):
+        symmetric = np.allclose(matrix, matrix.T)
+        if not symmetric or np.linalg.eigvalsh(matrix).min() <= 0.0:
+            where = f" (component {k})" if covariance_type == "full" else ""
+            raise ValueError(
+                f"The parameter 'precisions_init' ({covariance_type}){where} should be "
+                "symmetric, positive-definite."
+            )
+    return precisions
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """A float64 copy of the weights, or None for unit weights."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
+    weights = np.array(np.broadcast_to(weights, (n_samples,)) if weights.ndim == 0 else weights,
+                       dtype=np.float64)
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == {weights.shape}, expected {(n_samples,)}: one "
+            "weight per row of X."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; {np.count_nonzero(weights < 0)} "
+            "weights are negative."
+        )
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row must have weight.")
+    return weights
