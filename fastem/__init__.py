@@ -3,12 +3,14 @@
 >>> from fastem import GaussianMixture
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .backends import available_backends
 from .gaussian_mixture import GaussianMixture
 
 try:
-    from ._version import version as __version__
-except ImportError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+    __version__ = version("fastem")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["GaussianMixture", "available_backends", "__version__"]

@@ -20,7 +20,7 @@ from numba import njit
 
 # fastmath as a named set: no 'nnan'/'ninf' (log-weights and log-sum-exp meet
 # −inf) and no 'afn' (approximate exp/log would cost the 1e-7 parity).
-FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 # Compiled kernels are cached on disk unless FASTEM_NUMBA_CACHE=0 (read-only installs).
 CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1") != "0"

@@ -1,0 +1,172 @@
+"""Every compiled backend against the NumPy reference, kernel by kernel and fit by fit."""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastem import GaussianMixture, available_backends
+from fastem._em import expectation
+from fastem.backends import get_backend, numpy_backend
+from fastem.datasets import make_mixture
+
+from .conftest import COVARIANCE_TYPES, random_mixture, relative_error
+
+KERNEL_PARITY = 1e-10
+
+# Row counts that are not multiples of the block or task sizes, so padding lanes,
+# short blocks and short tasks are all exercised.
+ROW_COUNTS = [1, 63, 1000, 20_011]
+
+
+def _data(n_samples, n_features, dtype, seed=0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    X = offset + rng.normal(scale=2.0, size=(n_samples, n_features))
+    return X.astype(dtype)
+
+
+def _weights(n_samples, weighted, seed=1):
+    if not weighted:
+        return None
+    return np.random.default_rng(seed).uniform(0.0, 3.0, size=n_samples)
+
+
+def _assert_stats_close(actual, expected, tolerance):
+    assert actual.total_weight == pytest.approx(expected.total_weight, rel=1e-12)
+    assert actual.log_likelihood == pytest.approx(expected.log_likelihood, rel=tolerance)
+    for name in ("resp_sum", "first", "second"):
+        error = relative_error(getattr(actual, name), getattr(expected, name))
+        assert error < tolerance, f"{name}: relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("n_samples", ROW_COUNTS)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_accumulate_matches_reference(compiled_backend, covariance_type, dtype, weighted,
+                                      n_samples):
+    rng = np.random.default_rng(n_samples)
+    mixture = random_mixture(rng, covariance_type, n_components=5, n_features=7)
+    X = _data(n_samples, 7, dtype)
+    sample_weight = _weights(n_samples, weighted)
+    reference = expectation(X, sample_weight, mixture, numpy_backend)
+    compiled = expectation(X, sample_weight, mixture, get_backend(compiled_backend))
+    _assert_stats_close(compiled, reference, KERNEL_PARITY)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_weighted_log_prob_matches_reference(compiled_backend, covariance_type, dtype):
+    rng = np.random.default_rng(4)
+    mixture = random_mixture(rng, covariance_type, n_components=6, n_features=4)
+    X = _data(1001, 4, dtype, seed=5)
+    expected = numpy_backend.weighted_log_prob(X, mixture)
+    actual = get_backend(compiled_backend).weighted_log_prob(X, mixture)
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_primitives_match_reference(compiled_backend, dtype, weighted):
+    backend = get_backend(compiled_backend)
+    X = _data(5003, 3, dtype, seed=6)
+    sample_weight = _weights(5003, weighted)
+    centers = np.asarray(X[[0, 10, 20, 30]], dtype=np.float64)
+
+    closest_reference = np.full(X.shape[0], np.inf)
+    closest_compiled = closest_reference.copy()
+    for center in centers[:2]:
+        numpy_backend.update_closest(X, center, closest_reference)
+        backend.update_closest(X, center, closest_compiled)
+    np.testing.assert_allclose(closest_compiled, closest_reference, rtol=1e-12)
+
+    np.testing.assert_allclose(
+        backend.candidate_potentials(X, sample_weight, closest_compiled, centers[2:]),
+        numpy_backend.candidate_potentials(X, sample_weight, closest_reference, centers[2:]),
+        rtol=KERNEL_PARITY,
+    )
+    sums, counts, inertia = backend.lloyd_step(X, sample_weight, centers)
+    sums_ref, counts_ref, inertia_ref = numpy_backend.lloyd_step(X, sample_weight, centers)
+    np.testing.assert_allclose(counts, counts_ref, rtol=1e-12)
+    assert relative_error(sums, sums_ref) < KERNEL_PARITY
+    assert inertia == pytest.approx(inertia_ref, rel=KERNEL_PARITY)
+    np.testing.assert_array_equal(
+        backend.assign_labels(X, centers), numpy_backend.assign_labels(X, centers)
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_full_fit_matches_reference(compiled_backend, covariance_type, dtype, weighted):
+    """Whole fits, initialisation included, agree between a compiled backend and NumPy."""
+    X, _ = make_mixture(4000, 4, 3, separation=3.0, random_state=8, dtype=dtype)
+    sample_weight = _weights(X.shape[0], weighted)
+    fits = {}
+    for backend in (compiled_backend, "numpy"):
+        model = GaussianMixture(3, covariance_type=covariance_type, tol=0.0, max_iter=20,
+                                random_state=0, backend=backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[backend] = model.fit(X, sample_weight=sample_weight)
+    ours, reference = fits[compiled_backend], fits["numpy"]
+    for attribute in ("weights_", "means_", "covariances_"):
+        error = relative_error(getattr(ours, attribute), getattr(reference, attribute))
+        assert error < KERNEL_PARITY, f"{attribute}: relative error {error:.2e}"
+    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=KERNEL_PARITY)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_type,
+                                                 restore_threads):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least 2 threads")
+    X, _ = make_mixture(70_001, 5, 4, random_state=9)
+    sample_weight = _weights(X.shape[0], True)
+    fitted = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        model = GaussianMixture(4, covariance_type=covariance_type, tol=0.0, max_iter=5,
+                                random_state=1, backend=compiled_backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, sample_weight=sample_weight)
+        fitted.append(model)
+    one, two = fitted
+    for attribute in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(one, attribute), getattr(two, attribute))
+    assert one.lower_bounds_ == two.lower_bounds_
+    np.testing.assert_array_equal(one.predict_proba(X[:5000]), two.predict_proba(X[:5000]))
+
+
+def test_statistics_do_not_depend_on_how_rows_are_grouped_into_calls(compiled_backend,
+                                                                     monkeypatch):
+    """Per-call grouping (set by a memory budget) must not change a single bit."""
+    from fastem.backends import numba_backend
+
+    mixture = random_mixture(np.random.default_rng(2), "full", 4, 6)
+    X = _data(50_000, 6, np.float64, seed=3)
+    whole = expectation(X, None, mixture, numba_backend)
+    monkeypatch.setattr(numba_backend, "PARTIALS_BUDGET_BYTES", 1)  # one task per call
+    split = expectation(X, None, mixture, numba_backend)
+    assert whole.log_likelihood == split.log_likelihood
+    np.testing.assert_array_equal(whole.second, split.second)
+
+
+def test_backend_selection():
+    assert available_backends()["numpy"] is None
+    assert get_backend("numpy") is numpy_backend
+    with pytest.raises(ValueError, match="Unknown backend 'cuda'"):
+        get_backend("cuda")
+
+
+def test_backend_environment_variable_overrides_auto(monkeypatch, blobs):
+    monkeypatch.setenv("FASTEM_BACKEND", "numpy")
+    model = GaussianMixture(2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(blobs)
+    assert model.backend_ == "numpy"
+
