@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -81,12 +81,14 @@ def time_per_iteration(estimator_class, X, case, init, short, long, repeats) -> 
     ]
 
 
-def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0) -> dict:
+def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
+             scale: float = 1.0) -> dict:
     from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
     from . import GaussianMixture
     from .datasets import make_mixture
 
+    case = replace(case, n_samples=max(1000, int(case.n_samples * scale)))
     X, _ = make_mixture(case.n_samples, case.n_features, case.n_components,
                         dtype=case.dtype, random_state=seed)
     init = initial_parameters(X, case, seed)
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one repeat of 2 vs 1 iterations: a fast, rougher figure")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every case's number of rows (e.g. 0.01 for a smoke test)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: all cores)")
     args = parser.parse_args(argv)
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with threadpool_limits(limits=threads):
         for case in cases:
-            rows.append(run_case(case, repeats=repeats, short=short, long=long))
+            rows.append(run_case(case, repeats=repeats, short=short, long=long,
+                                 scale=args.scale))
             print(format_table(rows[-1:]).splitlines()[-1] if len(rows) > 1
                   else format_table(rows), flush=True)
     return 0

@@ -17,6 +17,7 @@ from . import _validation
 from ._em import EMRun, run_em
 from ._initialization import initial_mixture
 from ._mixture import Mixture, precisions_from_cholesky
+from ._threads import blas_limited_for
 from .backends import get_backend
 
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
@@ -212,6 +213,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight = _validation.check_sample_weight(sample_weight, n_samples)
         init_arrays = self._checked_init_arrays(n_features)
         backend = get_backend(self.backend)
+        with blas_limited_for(backend):
+            self._fit_em(X, sample_weight, init_arrays, backend)
+        return X
+
+    def _fit_em(self, X, sample_weight, init_arrays, backend) -> None:
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -247,7 +253,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         self._set_fitted(best, backend)
-        return X
 
     def _checked_init_arrays(self, n_features):
         n_components = self.n_components
@@ -296,7 +301,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * self.n_components))
         for start in range(0, X.shape[0], n_rows):
             rows = slice(start, min(start + n_rows, X.shape[0]))
-            yield rows, backend.weighted_log_prob(X[rows], mixture)
+            with blas_limited_for(backend):
+                log_prob = backend.weighted_log_prob(X[rows], mixture)
+            yield rows, log_prob
 
     def _labels(self, X):
         labels = np.empty(X.shape[0], dtype=np.intp)
