@@ -1,4 +1,4 @@
-"""What every Numba kernel shares: compile flags, the row block, and log-sum-exp.
+"""What every Numba kernel shares: compile flags, the row block, the reduction.
 
 Rows are processed in blocks of ``BLOCK`` rows, held *transposed* in a
 thread-local ``(n_features, BLOCK)`` buffer so that the rows of a block sit
@@ -21,6 +21,8 @@ from numba import njit
 # fastmath as a named set: no 'nnan'/'ninf' (log-weights and log-sum-exp meet
 # −inf) and no 'afn' (approximate exp/log would cost the 1e-7 parity).
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+# Without 'reassoc': for code whose rounding order is the point (Cody–Waite reduction).
+FASTMATH_ORDERED = FASTMATH - {"reassoc"}
 
 # Compiled kernels are cached on disk unless FASTEM_NUMBA_CACHE=0 (read-only installs).
 CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1") != "0"
@@ -33,9 +35,11 @@ def parallel_kernel(function):
     return njit(parallel=True, cache=CACHE, fastmath=FASTMATH, nogil=True)(function)
 
 
-def block_kernel(function):
+def block_kernel(function=None, *, fastmath=FASTMATH):
     """A serial helper called from inside a parallel kernel (inlined by LLVM)."""
-    return njit(cache=CACHE, fastmath=FASTMATH, nogil=True)(function)
+    if function is None:
+        return lambda f: block_kernel(f, fastmath=fastmath)
+    return njit(cache=CACHE, fastmath=fastmath, nogil=True)(function)
 
 
 @block_kernel
@@ -53,35 +57,6 @@ def load_block(X, sample_weight, start, n_rows, xt, wt):
             wt[b] = 1.0
         else:
             wt[b] = sample_weight[row]
-
-
-@block_kernel
-def responsibilities_block(log_prob, wt, peak, total):
-    """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
-
-    log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
-    """
-    n_components = log_prob.shape[0]
-    for b in range(BLOCK):
-        peak[b] = log_prob[0, b]
-    for k in range(1, n_components):
-        for b in range(BLOCK):
-            peak[b] = max(peak[b], log_prob[k, b])
-    for b in range(BLOCK):
-        total[b] = 0.0
-    for k in range(n_components):
-        for b in range(BLOCK):
-            e = np.exp(log_prob[k, b] - peak[b])
-            log_prob[k, b] = e
-            total[b] += e
-    log_likelihood = 0.0
-    for b in range(BLOCK):
-        log_likelihood += wt[b] * (peak[b] + np.log(total[b]))
-        total[b] = wt[b] / total[b]
-    for k in range(n_components):
-        for b in range(BLOCK):
-            log_prob[k, b] *= total[b]
-    return log_likelihood
 
 
 @block_kernel

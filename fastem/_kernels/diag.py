@@ -19,9 +19,9 @@ from ._common import (
     block_kernel,
     load_block,
     parallel_kernel,
-    responsibilities_block,
     store_block,
 )
+from ._math import responsibilities_block
 
 
 @block_kernel
@@ -83,13 +83,12 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, task_rows,
         xt = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
-        lane_a = np.empty(BLOCK)
-        lane_b = np.empty(BLOCK)
+        lanes = np.empty((4, BLOCK))
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, lane_a, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lane_a, lane_b)
+            _log_prob_block(xt, means, prec_chol, log_norm, lanes[0], log_prob)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
             _stats_block(xt, means, log_prob, part_resp_sum[t], part_first[t],
                          part_second[t])
     add_partials(part_loglik, part_resp_sum, part_first, part_second,

@@ -22,9 +22,9 @@ from ._common import (
     block_kernel,
     load_block,
     parallel_kernel,
-    responsibilities_block,
     store_block,
 )
+from ._math import responsibilities_block
 
 
 @block_kernel
@@ -122,14 +122,13 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
         weighted = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
-        lane_a = np.empty(BLOCK)
-        lane_b = np.empty(BLOCK)
+        lanes = np.empty((4, BLOCK))
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, diff, lane_a, lane_b,
+            _log_prob_block(xt, means, prec_chol, log_norm, diff, lanes[0], lanes[1],
                             log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lane_a, lane_b)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
             _stats_block(xt, wt, means, log_prob, per_component, scatter_shift,
                          diff, weighted, part_resp_sum[t], part_first[t],
                          part_second[t])
