@@ -28,6 +28,27 @@ from ._math import responsibilities_block
 
 
 @block_kernel
+def _triangular_column(diff, prec_chol_k, j, y):
+    """y = Σ_{i≤j} diff_i U[i, j], four terms per pass over the lanes (one store per 4 FMAs)."""
+    for b in range(BLOCK):
+        y[b] = 0.0
+    i = 0
+    while i + 4 <= j + 1:
+        u0 = prec_chol_k[i, j]
+        u1 = prec_chol_k[i + 1, j]
+        u2 = prec_chol_k[i + 2, j]
+        u3 = prec_chol_k[i + 3, j]
+        for b in range(BLOCK):
+            y[b] += diff[i, b] * u0 + diff[i + 1, b] * u1 + diff[i + 2, b] * u2 + diff[i + 3, b] * u3
+        i += 4
+    while i <= j:
+        u = prec_chol_k[i, j]
+        for b in range(BLOCK):
+            y[b] += diff[i, b] * u
+        i += 1
+
+
+@block_kernel
 def _log_prob_block(xt, means, prec_chol, log_norm, diff, y, distance, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block."""
     n_components, n_features = means.shape
@@ -39,12 +60,7 @@ def _log_prob_block(xt, means, prec_chol, log_norm, diff, y, distance, log_prob)
         for b in range(BLOCK):
             distance[b] = 0.0
         for j in range(n_features):
-            for b in range(BLOCK):
-                y[b] = 0.0
-            for i in range(j + 1):
-                u = prec_chol[k, i, j]
-                for b in range(BLOCK):
-                    y[b] += diff[i, b] * u
+            _triangular_column(diff, prec_chol[k], j, y)
             for b in range(BLOCK):
                 distance[b] += y[b] * y[b]
         for b in range(BLOCK):
@@ -53,10 +69,20 @@ def _log_prob_block(xt, means, prec_chol, log_norm, diff, y, distance, log_prob)
 
 @block_kernel
 def _scatter_upper(diff, weighted, second):
-    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i."""
+    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i, two j per pass over the lanes."""
     n_features = diff.shape[0]
     for i in range(n_features):
-        for j in range(i, n_features):
+        j = i
+        while j + 2 <= n_features:
+            acc0 = 0.0
+            acc1 = 0.0
+            for b in range(BLOCK):
+                acc0 += weighted[i, b] * diff[j, b]
+                acc1 += weighted[i, b] * diff[j + 1, b]
+            second[i, j] += acc0
+            second[i, j + 1] += acc1
+            j += 2
+        if j < n_features:
             acc = 0.0
             for b in range(BLOCK):
                 acc += weighted[i, b] * diff[j, b]
