@@ -5,14 +5,23 @@ For each reference case both libraries start from the same initial parameters
 ``tol=0`` and a fixed number of iterations, and the time of one EM iteration is
 (t(max_iter=m) − t(max_iter=n)) / (m − n), which cancels set-up and the final
 E-step. Runs of the two libraries are interleaved and the median is reported,
-with fastem's GFLOP/s (full covariance: ≈ 2·N·K·D·(D+1) flops an iteration).
+with fastem's GFLOP/s (full covariance: ≈ 2·N·K·D·(D+1) flops an iteration)
+and its share of the machine's peak, measured as BLAS matrix-multiply speed on
+the same threads. Extra peak memory is the growth of the peak resident memory
+of a fresh process during ``fit`` beyond the data it already holds, as a
+multiple of the size of X.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -82,7 +91,7 @@ def time_per_iteration(estimator_class, X, case, init, short, long, repeats) -> 
 
 
 def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
-             scale: float = 1.0) -> dict:
+             scale: float = 1.0, memory: bool = True, peaks: dict | None = None) -> dict:
     from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
     from . import GaussianMixture
@@ -99,7 +108,9 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
         sklearn_times += time_per_iteration(SklearnGaussianMixture, X, case, init, short, long, 1)
     fastem_median = statistics.median(fastem_times)
     sklearn_median = statistics.median(sklearn_times)
-    return {
+    gflops = case.flops_per_iteration() / fastem_median / 1e9
+    peak = (peaks or {}).get(np.dtype(case.dtype).name, float("nan"))
+    row = {
         "case": case.name,
         "shape": f"{case.n_samples:.0e}x{case.n_features}, K={case.n_components}",
         "covariance": case.covariance_type,
@@ -107,19 +118,99 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
         "fastem_s": fastem_median,
         "sklearn_s": sklearn_median,
         "speedup": sklearn_median / fastem_median,
-        "gflops": case.flops_per_iteration() / fastem_median / 1e9,
+        "gflops": gflops,
+        "peak_percent": 100.0 * gflops / peak,
     }
+    if memory:
+        row["fastem_mem"] = extra_peak_memory("fastem", X, init, case.covariance_type)
+        row["sklearn_mem"] = extra_peak_memory("sklearn", X, init, case.covariance_type)
+    return row
+
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import json, resource, sys, warnings
+    import numpy as np
+
+    def status_kib(field):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+
+    def reset_peak():
+        # Linux: writing 5 to clear_refs resets the peak resident size (VmHWM)
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
+            return status_kib("VmRSS")
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def peak():
+        try:
+            return status_kib("VmHWM")
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    warnings.simplefilter("ignore")
+    library, data_path, init_path, covariance_type = sys.argv[1:5]
+    if library == "fastem":
+        from fastem import GaussianMixture
+    else:
+        from sklearn.mixture import GaussianMixture
+    X = np.load(data_path)
+    init = dict(np.load(init_path))
+    k = init["weights_init"].shape[0]
+    GaussianMixture(k, covariance_type=covariance_type, max_iter=1, **init).fit(X[:2000])
+    before = reset_peak()
+    GaussianMixture(k, covariance_type=covariance_type, max_iter=2, tol=0, **init).fit(X)
+    after = peak()
+    print(json.dumps({"extra_bytes": (after - before) * 1024}))
+""")
+
+
+def extra_peak_memory(library: str, X, init: dict, covariance_type: str) -> float:
+    """Peak memory a fit adds beyond X, in a fresh process, as a multiple of X's size."""
+    with tempfile.TemporaryDirectory() as folder:
+        data_path = os.path.join(folder, "X.npy")
+        init_path = os.path.join(folder, "init.npz")
+        np.save(data_path, X)
+        np.savez(init_path, **init)
+        result = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, library, data_path, init_path,
+             covariance_type], capture_output=True, text=True, check=True)
+    extra = json.loads(result.stdout.strip().splitlines()[-1])["extra_bytes"]
+    return max(extra, 0) / X.nbytes
+
+
+def matmul_peak_gflops(dtype=np.float64, size: int = 3000, repeats: int = 3) -> float:
+    """The machine's practical peak: BLAS matrix-multiply speed on the current threads."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2.0 * size**3 / best / 1e9
+
+
+def _seconds(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
 
 
 def format_table(rows: list[dict]) -> str:
     header = (f"{'case':<12} {'shape':<18} {'cov':<5} {'dtype':<8} {'fastem s/it':>11} "
-              f"{'sklearn s/it':>12} {'speedup':>8} {'GFLOP/s':>8}")
+              f"{'sklearn s/it':>12} {'speedup':>8} {'GFLOP/s':>8} {'% peak':>7} "
+              f"{'fastem mem':>10} {'sklearn mem':>11}")
     lines = [header, "-" * len(header)]
     for row in rows:
+        memory = (f"{row['fastem_mem']:>9.2f}x {row['sklearn_mem']:>10.2f}x"
+                  if "fastem_mem" in row else f"{'-':>10} {'-':>11}")
         lines.append(
             f"{row['case']:<12} {row['shape']:<18} {row['covariance']:<5} {row['dtype']:<8} "
             f"{row['fastem_s']:>11.4f} {row['sklearn_s']:>12.4f} {row['speedup']:>7.1f}x "
-            f"{row['gflops']:>8.1f}"
+            f"{row['gflops']:>8.1f} {row['peak_percent']:>6.1f}% {memory}"
         )
     return "\n".join(lines)
 
@@ -134,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every case's number of rows (e.g. 0.01 for a smoke test)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory measurements (each is a fresh process)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: all cores)")
     args = parser.parse_args(argv)
@@ -144,13 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     threads = numba.get_num_threads()
     cases = [c for c in CASES if args.case is None or c.name in args.case]
     repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
-    print(f"fastem vs scikit-learn, time per EM iteration (median of {repeats}, "
-          f"{threads} threads, interleaved)")
     rows = []
     with threadpool_limits(limits=threads):
+        peaks = {name: matmul_peak_gflops(np.dtype(name)) for name in ("float64", "float32")}
+        print(f"fastem vs scikit-learn, time per EM iteration (median of {repeats}, "
+              f"{threads} threads, interleaved); machine peak (BLAS matmul, {threads} "
+              f"threads): {peaks['float64']:.0f} GFLOP/s float64, {peaks['float32']:.0f} "
+              "float32; memory: extra peak during fit / size of X")
         for case in cases:
             rows.append(run_case(case, repeats=repeats, short=short, long=long,
-                                 scale=args.scale))
+                                 scale=args.scale, memory=not args.no_memory, peaks=peaks))
             print(format_table(rows[-1:]).splitlines()[-1] if len(rows) > 1
                   else format_table(rows), flush=True)
     return 0
