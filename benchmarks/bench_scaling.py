@@ -1,0 +1,86 @@
+"""Time per EM iteration as N and K grow: both should scale linearly."""
+
+import numpy as np
+
+from .common import SCALE, initial_parameters, quiet, set_threads
+
+
+class ScalingSamples:
+    params = ([100_000, 1_000_000, 10_000_000],)
+    param_names = ["n_samples"]
+    timeout = 1200
+
+    def setup(self, n_samples):
+        from fastem import GaussianMixture
+        from fastem.datasets import make_mixture
+
+        set_threads()
+        quiet()
+        X, _ = make_mixture(max(2000, int(n_samples * SCALE)), 16, 16, random_state=0)
+        init = initial_parameters(X, 16, "full")
+        self.X = X
+        self.model = GaussianMixture(16, tol=0.0, max_iter=1, warm_start=True, **init).fit(X)
+
+    def time_em_iteration(self, n_samples):
+        self.model.fit(self.X)
+
+
+class ScalingComponents:
+    params = ([4, 16, 64],)
+    param_names = ["n_components"]
+    timeout = 1200
+
+    def setup(self, n_components):
+        from fastem import GaussianMixture
+        from fastem.datasets import make_mixture
+
+        set_threads()
+        quiet()
+        X, _ = make_mixture(max(2000, int(1_000_000 * SCALE)), 16, 16, random_state=0)
+        init = initial_parameters(X, n_components, "full")
+        self.X = X
+        self.model = GaussianMixture(n_components, tol=0.0, max_iter=1, warm_start=True,
+                                     **init).fit(X)
+
+    def time_em_iteration(self, n_components):
+        self.model.fit(self.X)
+
+
+def _first_fit_seconds(cache_dir=None):
+    """Wall time of a fresh process importing fastem and fitting 1,000 points."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    script = ("import numpy as np; from fastem import GaussianMixture; "
+              "GaussianMixture(3, random_state=0).fit(np.random.default_rng(0).normal("
+              "size=(1000, 4)))")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    return time.perf_counter() - started
+
+
+class FirstFit:
+    """Fresh process: import + first fit, with a cold and with a warm Numba cache."""
+
+    timeout = 600
+    number = 1
+    repeat = 1
+
+    def track_cold_cache_seconds(self):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as cache_dir:
+            return _first_fit_seconds(cache_dir)
+
+    track_cold_cache_seconds.unit = "seconds"
+
+    def track_warm_cache_seconds(self):
+        _first_fit_seconds()  # fill the cache
+        return float(np.median([_first_fit_seconds() for _ in range(3)]))
+
+    track_warm_cache_seconds.unit = "seconds"
