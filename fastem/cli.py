@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tol", type=float, default=1e-6)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
-    bench = commands.add_parser("bench", help="compare fastem and scikit-learn (python -m fastem.bench)")
+    bench = commands.add_parser("bench",
+                                help="compare fastem and scikit-learn (python -m fastem.bench)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=_bench)
     return parser

@@ -117,7 +117,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
     >>> np.round(np.sort(gm.means_[:, 0]), 3)
     array([ 1., 10.])
-    >>> gm.predict([[0, 0], [12, 3]]).tolist() == [gm.predict([[1, 2]])[0], gm.predict([[10, 2]])[0]]
+    >>> near_one, near_ten = gm.predict([[0, 0], [12, 3]])
+    >>> bool(near_one == gm.predict([[1, 2]])[0] and near_ten == gm.predict([[10, 2]])[0])
     True
     """
 
@@ -251,6 +252,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         self._set_fitted(best, backend)
 
@@ -406,7 +408,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         counts = rng.multinomial(n_samples, self.weights_)
         n_features = self.means_.shape[1]
         parts = []
-        for k, (mean, count) in enumerate(zip(self.means_, counts)):
+        for k, (mean, count) in enumerate(zip(self.means_, counts, strict=True)):
             if self.covariance_type in ("full", "tied"):
                 cov = self.covariances_[k] if self.covariance_type == "full" else self.covariances_
                 parts.append(rng.multivariate_normal(mean, cov, int(count)))

@@ -14,7 +14,8 @@ def test_demo_prints_model_iterations_and_timing():
     result = _run("fastem", "demo", "--n-samples", "20000")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"(converged|stopped at max_iter) after \d+ iterations: .* ms per iteration", out)
+    assert re.search(r"(converged|stopped at max_iter) after \d+ iterations: .* ms per iteration",
+                     out)
     lines = [line.split() for line in out.splitlines()]
     iterations = [float(parts[1]) for parts in lines
                   if len(parts) >= 2 and parts[0].isdigit() and parts[1].startswith("-")]

@@ -15,7 +15,6 @@ number of threads, and whatever the grouping of tasks into calls.
 
 import os
 
-import numpy as np
 from numba import njit
 
 # fastmath as a named set: no 'nnan'/'ninf' (log-weights and log-sum-exp meet

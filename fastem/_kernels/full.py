@@ -39,7 +39,8 @@ def _triangular_column(diff, prec_chol_k, j, y):
         u2 = prec_chol_k[i + 2, j]
         u3 = prec_chol_k[i + 3, j]
         for b in range(BLOCK):
-            y[b] += diff[i, b] * u0 + diff[i + 1, b] * u1 + diff[i + 2, b] * u2 + diff[i + 3, b] * u3
+            y[b] += (diff[i, b] * u0 + diff[i + 1, b] * u1
+                     + diff[i + 2, b] * u2 + diff[i + 3, b] * u3)
         i += 4
     while i <= j:
         u = prec_chol_k[i, j]
