@@ -18,7 +18,8 @@ from .._stats import SufficientStats
 name = "numba"
 
 TASK_ROWS = 16 * BLOCK  # rows per task: fixed, so results never depend on the thread count
-PARTIALS_BUDGET_BYTES = 32 << 20  # per call, for the tasks' partial statistics
+PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
+MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
 
 
 def _no_weights():
@@ -32,7 +33,8 @@ def _weights_or_empty(sample_weight):
 
 
 def _rows_per_call(bytes_per_task: int) -> int:
-    n_tasks = max(numba.get_num_threads(), PARTIALS_BUDGET_BYTES // max(bytes_per_task, 1))
+    n_tasks = max(MIN_TASKS_PER_THREAD * numba.get_num_threads(),
+                  PARTIALS_BUDGET_BYTES // max(bytes_per_task, 1))
     return n_tasks * TASK_ROWS
 
 
