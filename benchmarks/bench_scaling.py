@@ -5,21 +5,26 @@ import numpy as np
 from .common import SCALE, initial_parameters, quiet, set_threads
 
 
+def _warm_model(n_samples, n_components):
+    """Data of n_samples × 16 and a fastem model that adds one iteration per fit()."""
+    from fastem import GaussianMixture
+    from fastem.datasets import make_mixture
+
+    set_threads()
+    quiet()
+    X, _ = make_mixture(max(2000, int(n_samples * SCALE)), 16, 16, random_state=0)
+    init = initial_parameters(X, n_components, "full")
+    model = GaussianMixture(n_components, tol=0.0, max_iter=1, warm_start=True, **init)
+    return X, model.fit(X)
+
+
 class ScalingSamples:
     params = ([100_000, 1_000_000, 10_000_000],)
     param_names = ["n_samples"]
     timeout = 1200
 
     def setup(self, n_samples):
-        from fastem import GaussianMixture
-        from fastem.datasets import make_mixture
-
-        set_threads()
-        quiet()
-        X, _ = make_mixture(max(2000, int(n_samples * SCALE)), 16, 16, random_state=0)
-        init = initial_parameters(X, 16, "full")
-        self.X = X
-        self.model = GaussianMixture(16, tol=0.0, max_iter=1, warm_start=True, **init).fit(X)
+        self.X, self.model = _warm_model(n_samples, 16)
 
     def time_em_iteration(self, n_samples):
         self.model.fit(self.X)
@@ -31,16 +36,7 @@ class ScalingComponents:
     timeout = 1200
 
     def setup(self, n_components):
-        from fastem import GaussianMixture
-        from fastem.datasets import make_mixture
-
-        set_threads()
-        quiet()
-        X, _ = make_mixture(max(2000, int(1_000_000 * SCALE)), 16, 16, random_state=0)
-        init = initial_parameters(X, n_components, "full")
-        self.X = X
-        self.model = GaussianMixture(n_components, tol=0.0, max_iter=1, warm_start=True,
-                                     **init).fit(X)
+        self.X, self.model = _warm_model(1_000_000, n_components)
 
     def time_em_iteration(self, n_components):
         self.model.fit(self.X)
