@@ -27,6 +27,7 @@ FASTMATH_ORDERED = FASTMATH - {"reassoc"}
 CACHE = os.environ.get("FASTEM_NUMBA_CACHE", "1") != "0"
 
 BLOCK = 64  # rows per block: 8 AVX-512 (or 16 AVX2) float64 lanes per row of the buffer
+BLOCKS_PER_TASK = 16  # blocks per task where no reduction needs a fixed split (predict)
 
 
 def parallel_kernel(function):

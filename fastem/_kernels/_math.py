@@ -30,11 +30,14 @@ _SQRT_HALF = 0.7071067811865476
 
 
 @block_kernel(fastmath=FASTMATH_ORDERED)
-def exp_block(x, out, scratch):
-    """out[b] = exp(x[b]) for x ≤ 0 (out may be x); scratch: a float64 BLOCK buffer."""
-    scale_bits = scratch.view(np.int64)
+def exp_rows(x, row, scratch, scratch_bits):
+    """x[row, b] ← exp(x[row, b]) for x ≤ 0.
+
+    scratch: a float64 BLOCK buffer and scratch_bits its int64 view (made once
+    per task: a view taken here would cost an atomic reference count per call).
+    """
     for b in range(BLOCK):
-        v = max(x[b], _EXP_UNDERFLOW)
+        v = max(x[row, b], _EXP_UNDERFLOW)
         n = np.floor(v * _INV_LN2 + 0.5)
         r = (v - n * _LN2_HIGH) - n * _LN2_LOW
         p = 1.0 / 6227020800.0
@@ -51,27 +54,25 @@ def exp_block(x, out, scratch):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        underflow = x[b] <= _EXP_UNDERFLOW
-        out[b] = p
-        scale_bits[b] = 0 if underflow else (np.int64(n) + _EXPONENT_BIAS) << _MANTISSA_BITS
+        underflow = x[row, b] <= _EXP_UNDERFLOW
+        x[row, b] = p
+        scratch_bits[b] = 0 if underflow else (np.int64(n) + _EXPONENT_BIAS) << _MANTISSA_BITS
     for b in range(BLOCK):
-        out[b] *= scratch[b]  # × 2ⁿ, or × 0 below the underflow threshold
+        x[row, b] *= scratch[b]  # × 2ⁿ, or × 0 below the underflow threshold
 
 
 @block_kernel(fastmath=FASTMATH_ORDERED)
-def log_block(x, out, scratch):
-    """out[b] = log(x[b]) for 1 ≤ x < 2⁵³ (out may not be x); scratch: a float64 BLOCK buffer."""
-    mantissa = scratch
-    bits = scratch.view(np.int64)
+def log_rows(x, row, out, out_row, scratch, scratch_bits):
+    """out[out_row, b] = log(x[row, b]) for 1 ≤ x < 2⁵³ (scratch as for exp_rows)."""
     for b in range(BLOCK):
-        mantissa[b] = x[b]
+        scratch[b] = x[row, b]
     for b in range(BLOCK):
-        exponent = (bits[b] >> _MANTISSA_BITS) - _EXPONENT_BIAS
-        bits[b] = (bits[b] & _MANTISSA_MASK) | (_EXPONENT_BIAS << _MANTISSA_BITS)
-        out[b] = exponent
+        exponent = (scratch_bits[b] >> _MANTISSA_BITS) - _EXPONENT_BIAS
+        scratch_bits[b] = (scratch_bits[b] & _MANTISSA_MASK) | (_EXPONENT_BIAS << _MANTISSA_BITS)
+        out[out_row, b] = exponent
     for b in range(BLOCK):
-        m = mantissa[b]
-        e = out[b]
+        m = scratch[b]
+        e = out[out_row, b]
         if m > 2.0 * _SQRT_HALF:
             m *= 0.5
             e += 1.0
@@ -88,38 +89,39 @@ def log_block(x, out, scratch):
         p = p * s2 + 1.0 / 5.0
         p = p * s2 + 1.0 / 3.0
         p = p * s2 + 1.0
-        out[b] = e * _LN2_HIGH + (e * _LN2_LOW + 2.0 * s * p)
+        out[out_row, b] = e * _LN2_HIGH + (e * _LN2_LOW + 2.0 * s * p)
+
+
+_PEAK, _TOTAL, _LOG_TOTAL = 0, 1, 2  # rows of the lanes scratch
 
 
 @block_kernel
-def responsibilities_block(log_prob, wt, lanes):
+def responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits):
     """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
 
     log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
-    lanes: a (4, BLOCK) scratch buffer.
+    lanes: a (3, BLOCK) scratch buffer; scratch, scratch_bits as for exp_rows.
     """
     n_components = log_prob.shape[0]
-    peak, total, log_total, scratch = lanes[0], lanes[1], lanes[2], lanes[3]
     for b in range(BLOCK):
-        peak[b] = log_prob[0, b]
+        lanes[_PEAK, b] = log_prob[0, b]
     for k in range(1, n_components):
         for b in range(BLOCK):
-            peak[b] = max(peak[b], log_prob[k, b])
+            lanes[_PEAK, b] = max(lanes[_PEAK, b], log_prob[k, b])
     for b in range(BLOCK):
-        total[b] = 0.0
+        lanes[_TOTAL, b] = 0.0
     for k in range(n_components):
-        row = log_prob[k]
         for b in range(BLOCK):
-            row[b] -= peak[b]
-        exp_block(row, row, scratch)
+            log_prob[k, b] -= lanes[_PEAK, b]
+        exp_rows(log_prob, k, scratch, scratch_bits)
         for b in range(BLOCK):
-            total[b] += row[b]
-    log_block(total, log_total, scratch)
+            lanes[_TOTAL, b] += log_prob[k, b]
+    log_rows(lanes, _TOTAL, lanes, _LOG_TOTAL, scratch, scratch_bits)
     log_likelihood = 0.0
     for b in range(BLOCK):
-        log_likelihood += wt[b] * (peak[b] + log_total[b])
-        total[b] = wt[b] / total[b]
+        log_likelihood += wt[b] * (lanes[_PEAK, b] + lanes[_LOG_TOTAL, b])
+        lanes[_TOTAL, b] = wt[b] / lanes[_TOTAL, b]
     for k in range(n_components):
         for b in range(BLOCK):
-            log_prob[k, b] *= total[b]
+            log_prob[k, b] *= lanes[_TOTAL, b]
     return log_likelihood

@@ -18,6 +18,7 @@ from numba import prange
 
 from ._common import (
     BLOCK,
+    BLOCKS_PER_TASK,
     add_partials,
     block_kernel,
     load_block,
@@ -26,101 +27,211 @@ from ._common import (
 )
 from ._math import responsibilities_block
 
+TILE = 4  # features per side of a register tile: 16 FMAs per 8 loads
+
 
 @block_kernel
-def _triangular_column(diff, prec_chol_k, j, y):
-    """y = Σ_{i≤j} diff_i U[i, j], four terms per pass over the lanes (one store per 4 FMAs)."""
+def _triangular_tile(diff, prec_chol, k, j0, tile):
+    """tile[c, b] = Σ_{i<j0+4} diff[i, b] U_k[i, j0 + c] for c < 4: four columns of y = d U_k.
+
+    U_k is upper triangular (zeros below the diagonal), so the last 4×4 step may
+    run over the whole square. Every diff row loaded feeds four columns.
+    """
+    for i0 in range(0, j0 + TILE, TILE):
+        u00 = prec_chol[k, i0, j0]
+        u01 = prec_chol[k, i0, j0 + 1]
+        u02 = prec_chol[k, i0, j0 + 2]
+        u03 = prec_chol[k, i0, j0 + 3]
+        u10 = prec_chol[k, i0 + 1, j0]
+        u11 = prec_chol[k, i0 + 1, j0 + 1]
+        u12 = prec_chol[k, i0 + 1, j0 + 2]
+        u13 = prec_chol[k, i0 + 1, j0 + 3]
+        u20 = prec_chol[k, i0 + 2, j0]
+        u21 = prec_chol[k, i0 + 2, j0 + 1]
+        u22 = prec_chol[k, i0 + 2, j0 + 2]
+        u23 = prec_chol[k, i0 + 2, j0 + 3]
+        u30 = prec_chol[k, i0 + 3, j0]
+        u31 = prec_chol[k, i0 + 3, j0 + 1]
+        u32 = prec_chol[k, i0 + 3, j0 + 2]
+        u33 = prec_chol[k, i0 + 3, j0 + 3]
+        if i0 == 0:
+            for c in range(TILE):
+                for b in range(BLOCK):
+                    tile[c, b] = 0.0
+        for b in range(BLOCK):
+            d0 = diff[i0, b]
+            d1 = diff[i0 + 1, b]
+            d2 = diff[i0 + 2, b]
+            d3 = diff[i0 + 3, b]
+            tile[0, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+            tile[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+            tile[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+            tile[3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+
+
+@block_kernel
+def _triangular_column(diff, prec_chol, k, j, tile):
+    """tile[0, b] = Σ_{i≤j} diff[i, b] U_k[i, j]: one column of y = d U_k."""
     for b in range(BLOCK):
-        y[b] = 0.0
-    i = 0
-    while i + 4 <= j + 1:
-        u0 = prec_chol_k[i, j]
-        u1 = prec_chol_k[i + 1, j]
-        u2 = prec_chol_k[i + 2, j]
-        u3 = prec_chol_k[i + 3, j]
+        tile[0, b] = 0.0
+    for i in range(j + 1):
+        u = prec_chol[k, i, j]
         for b in range(BLOCK):
-            y[b] += (diff[i, b] * u0 + diff[i + 1, b] * u1
-                     + diff[i + 2, b] * u2 + diff[i + 3, b] * u3)
-        i += 4
-    while i <= j:
-        u = prec_chol_k[i, j]
-        for b in range(BLOCK):
-            y[b] += diff[i, b] * u
-        i += 1
+            tile[0, b] += diff[i, b] * u
 
 
 @block_kernel
-def _log_prob_block(xt, means, prec_chol, log_norm, diff, y, distance, log_prob):
-    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block."""
+def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
+    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
+
+    y = d U_k four columns at a time in register tiles, then the remaining columns.
+    """
     n_components, n_features = means.shape
+    n_tiled = n_features - n_features % TILE
     for k in range(n_components):
         for d in range(n_features):
             mean = means[k, d]
             for b in range(BLOCK):
                 diff[d, b] = xt[d, b] - mean
         for b in range(BLOCK):
-            distance[b] = 0.0
-        for j in range(n_features):
-            _triangular_column(diff, prec_chol[k], j, y)
+            log_prob[k, b] = 0.0
+        for j0 in range(0, n_tiled, TILE):
+            _triangular_tile(diff, prec_chol, k, j0, tile)
             for b in range(BLOCK):
-                distance[b] += y[b] * y[b]
+                log_prob[k, b] += (tile[0, b] * tile[0, b] + tile[1, b] * tile[1, b]
+                                   + tile[2, b] * tile[2, b] + tile[3, b] * tile[3, b])
+        for j in range(n_tiled, n_features):
+            _triangular_column(diff, prec_chol, k, j, tile)
+            for b in range(BLOCK):
+                log_prob[k, b] += tile[0, b] * tile[0, b]
         for b in range(BLOCK):
-            log_prob[k, b] = log_norm[k] - 0.5 * distance[b]
+            log_prob[k, b] = log_norm[k] - 0.5 * log_prob[k, b]
 
 
 @block_kernel
-def _scatter_upper(diff, weighted, second):
-    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i, two j per pass over the lanes."""
+def _scatter_tile(weighted, diff, i0, j0, second, s):
+    """second[s, i0 + r, j0 + c] += Σ_b weighted[i0 + r, b] diff[j0 + c, b] for r, c < 4.
+
+    A 4×4 register tile: 16 running sums fed by 8 loads per lane.
+    """
+    a00 = a01 = a02 = a03 = 0.0
+    a10 = a11 = a12 = a13 = 0.0
+    a20 = a21 = a22 = a23 = 0.0
+    a30 = a31 = a32 = a33 = 0.0
+    for b in range(BLOCK):
+        w0 = weighted[i0, b]
+        w1 = weighted[i0 + 1, b]
+        w2 = weighted[i0 + 2, b]
+        w3 = weighted[i0 + 3, b]
+        d0 = diff[j0, b]
+        d1 = diff[j0 + 1, b]
+        d2 = diff[j0 + 2, b]
+        d3 = diff[j0 + 3, b]
+        a00 += w0 * d0
+        a01 += w0 * d1
+        a02 += w0 * d2
+        a03 += w0 * d3
+        a10 += w1 * d0
+        a11 += w1 * d1
+        a12 += w1 * d2
+        a13 += w1 * d3
+        a20 += w2 * d0
+        a21 += w2 * d1
+        a22 += w2 * d2
+        a23 += w2 * d3
+        a30 += w3 * d0
+        a31 += w3 * d1
+        a32 += w3 * d2
+        a33 += w3 * d3
+    second[s, i0, j0] += a00
+    second[s, i0, j0 + 1] += a01
+    second[s, i0, j0 + 2] += a02
+    second[s, i0, j0 + 3] += a03
+    second[s, i0 + 1, j0] += a10
+    second[s, i0 + 1, j0 + 1] += a11
+    second[s, i0 + 1, j0 + 2] += a12
+    second[s, i0 + 1, j0 + 3] += a13
+    second[s, i0 + 2, j0] += a20
+    second[s, i0 + 2, j0 + 1] += a21
+    second[s, i0 + 2, j0 + 2] += a22
+    second[s, i0 + 2, j0 + 3] += a23
+    second[s, i0 + 3, j0] += a30
+    second[s, i0 + 3, j0 + 1] += a31
+    second[s, i0 + 3, j0 + 2] += a32
+    second[s, i0 + 3, j0 + 3] += a33
+
+
+@block_kernel
+def _scatter_entry(weighted, diff, i, j, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b]."""
+    acc = 0.0
+    for b in range(BLOCK):
+        acc += weighted[i, b] * diff[j, b]
+    second[s, i, j] += acc
+
+
+@block_kernel
+def _scatter_upper(diff, weighted, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i.
+
+    Diagonal tiles also fill their few entries below the diagonal; the M-step
+    reads the upper triangle only.
+    """
     n_features = diff.shape[0]
+    n_tiled = n_features - n_features % TILE
+    for i0 in range(0, n_tiled, TILE):
+        for j0 in range(i0, n_tiled, TILE):
+            _scatter_tile(weighted, diff, i0, j0, second, s)
     for i in range(n_features):
-        j = i
-        while j + 2 <= n_features:
-            acc0 = 0.0
-            acc1 = 0.0
-            for b in range(BLOCK):
-                acc0 += weighted[i, b] * diff[j, b]
-                acc1 += weighted[i, b] * diff[j + 1, b]
-            second[i, j] += acc0
-            second[i, j + 1] += acc1
-            j += 2
-        if j < n_features:
-            acc = 0.0
-            for b in range(BLOCK):
-                acc += weighted[i, b] * diff[j, b]
-            second[i, j] += acc
+        for j in range(max(i, n_tiled), n_features):
+            _scatter_entry(weighted, diff, i, j, second, s)
 
 
 @block_kernel
-def _centre(xt, centre, wr, diff, weighted):
-    """diff = x − centre, weighted = wr · diff (per lane)."""
+def _centre_component(xt, means, resp, k, diff, weighted, resp_sum, first, t):
+    """diff = x − μ_k, weighted = w r_k diff; add Σ w r_k and Σ w r_k diff to task t."""
+    n_features = xt.shape[0]
+    acc = 0.0
+    for b in range(BLOCK):
+        acc += resp[k, b]
+    resp_sum[t, k] += acc
+    for d in range(n_features):
+        mean = means[k, d]
+        acc = 0.0
+        for b in range(BLOCK):
+            centred = xt[d, b] - mean
+            diff[d, b] = centred
+            weighted[d, b] = resp[k, b] * centred
+            acc += resp[k, b] * centred
+        first[t, k, d] += acc
+
+
+@block_kernel
+def _centre_rows(xt, centre, wt, diff, weighted):
+    """diff = x − c, weighted = w diff (the tied scatter about c)."""
     for d in range(xt.shape[0]):
         c = centre[d]
         for b in range(BLOCK):
-            diff[d, b] = xt[d, b] - c
-            weighted[d, b] = wr[b] * diff[d, b]
+            centred = xt[d, b] - c
+            diff[d, b] = centred
+            weighted[d, b] = wt[b] * centred
 
 
 @block_kernel
 def _stats_block(xt, wt, means, resp, per_component, scatter_shift,
-                 diff, weighted, resp_sum, first, second):
-    """Add one block's shifted sums (see module docstring) to a task's partials."""
-    n_components, n_features = means.shape
+                 diff, weighted, t, resp_sum, first, second):
+    """Add one block's shifted sums (see module docstring) to task t's partials.
+
+    second: task t's (K or 1, D, D) scatter partial.
+    """
+    n_components = means.shape[0]
     for k in range(n_components):
-        _centre(xt, means[k], resp[k], diff, weighted)
-        acc = 0.0
-        for b in range(BLOCK):
-            acc += resp[k, b]
-        resp_sum[k] += acc
-        for d in range(n_features):
-            acc = 0.0
-            for b in range(BLOCK):
-                acc += weighted[d, b]
-            first[k, d] += acc
+        _centre_component(xt, means, resp, k, diff, weighted, resp_sum, first, t)
         if per_component:
-            _scatter_upper(diff, weighted, second[k])
+            _scatter_upper(diff, weighted, second, k)
     if not per_component:
-        _centre(xt, scatter_shift, wt, diff, weighted)
-        _scatter_upper(diff, weighted, second[0])
+        _centre_rows(xt, scatter_shift, wt, diff, weighted)
+        _scatter_upper(diff, weighted, second, 0)
 
 
 @parallel_kernel
@@ -130,10 +241,13 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
     """One fused E-step and statistics pass over the rows of X.
 
     X (n, D) float32/float64 IN; sample_weight (n,) or (0,) for unit weights IN;
-    means (K, D), prec_chol (K, D, D), log_norm (K,) IN; per_component: full
-    (True) or tied (False) scatter; scatter_shift (D,) the tied centre c IN;
-    out_loglik (1,), out_resp_sum (K,), out_first (K, D), out_second
-    (K or 1, D, D) INOUT: added to, in task order.
+    means (K, D), prec_chol (K, D, D) upper triangular, log_norm (K,) IN;
+    per_component: full (True) or tied (False) scatter; scatter_shift (D,) the
+    tied centre c IN; out_loglik (1,), out_resp_sum (K,), out_first (K, D),
+    out_second (K or 1, D, D) INOUT: added to, in task order.
+
+    Helpers take whole arrays and indices, never slices: a slice costs an
+    atomic reference count, which threads would contend on.
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
@@ -149,16 +263,19 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
         weighted = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
-        lanes = np.empty((4, BLOCK))
+        lanes = np.empty((3, BLOCK))
+        tile = np.empty((TILE, BLOCK))
+        scratch = np.empty(BLOCK)
+        scratch_bits = scratch.view(np.int64)
+        second = part_second[t]
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, diff, lanes[0], lanes[1],
-                            log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
+            _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch,
+                                                     scratch_bits)
             _stats_block(xt, wt, means, log_prob, per_component, scatter_shift,
-                         diff, weighted, part_resp_sum[t], part_first[t],
-                         part_second[t])
+                         diff, weighted, t, part_resp_sum, part_first, second)
     add_partials(part_loglik, part_resp_sum, part_first, part_second,
                  out_loglik, out_resp_sum, out_first, out_second)
 
@@ -168,17 +285,17 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
     """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_blocks = (n_samples + BLOCK - 1) // BLOCK
+    n_tasks = (n_samples + BLOCKS_PER_TASK * BLOCK - 1) // (BLOCKS_PER_TASK * BLOCK)
     no_weights = np.empty(0)
-    for block in prange(n_blocks):
+    for t in prange(n_tasks):
         xt = np.empty((n_features, BLOCK))
         diff = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
-        lane_a = np.empty(BLOCK)
-        lane_b = np.empty(BLOCK)
-        start = block * BLOCK
-        n_rows = min(BLOCK, n_samples - start)
-        load_block(X, no_weights, start, n_rows, xt, wt)
-        _log_prob_block(xt, means, prec_chol, log_norm, diff, lane_a, lane_b, log_prob)
-        store_block(log_prob, start, n_rows, out)
+        tile = np.empty((TILE, BLOCK))
+        stop = min((t + 1) * BLOCKS_PER_TASK * BLOCK, n_samples)
+        for start in range(t * BLOCKS_PER_TASK * BLOCK, stop, BLOCK):
+            n_rows = min(BLOCK, stop - start)
+            load_block(X, no_weights, start, n_rows, xt, wt)
+            _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob)
+            store_block(log_prob, start, n_rows, out)

@@ -12,19 +12,20 @@ from ._common import block_kernel, parallel_kernel
 
 
 @block_kernel
-def _squared_distance(X, row, center):
+def _squared_distance(X, row, centers, j):
+    """‖x_row − c_j‖² (whole arrays and indices: a slice costs an atomic reference count)."""
     acc = 0.0
     for d in range(X.shape[1]):
-        diff = X[row, d] - center[d]
+        diff = X[row, d] - centers[j, d]
         acc += diff * diff
     return acc
 
 
 @parallel_kernel
 def update_closest(X, center, closest):
-    """closest[n] ← min(closest[n], ‖x_n − center‖²)."""
+    """closest[n] ← min(closest[n], ‖x_n − center‖²); center of shape (1, D)."""
     for row in prange(X.shape[0]):
-        closest[row] = min(closest[row], _squared_distance(X, row, center))
+        closest[row] = min(closest[row], _squared_distance(X, row, center, 0))
 
 
 @parallel_kernel
@@ -39,7 +40,7 @@ def candidate_potentials(X, sample_weight, closest, candidates, task_rows, out):
         for row in range(t * task_rows, min((t + 1) * task_rows, n_samples)):
             weight = 1.0 if unweighted else sample_weight[row]
             for c in range(n_candidates):
-                distance = min(closest[row], _squared_distance(X, row, candidates[c]))
+                distance = min(closest[row], _squared_distance(X, row, candidates, c))
                 partial[t, c] += weight * distance
     for t in range(n_tasks):
         out += partial[t]
@@ -50,7 +51,7 @@ def _nearest(X, row, centers):
     best = 0
     best_distance = np.inf
     for j in range(centers.shape[0]):
-        distance = _squared_distance(X, row, centers[j])
+        distance = _squared_distance(X, row, centers, j)
         if distance < best_distance:
             best = j
             best_distance = distance

@@ -22,6 +22,11 @@ PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
 MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
 
 
+def _upper_factors(mixture: Mixture) -> np.ndarray:
+    """U_k stacked (K, D, D), exactly zero below the diagonal (the kernels read whole tiles)."""
+    return np.triu(full_precisions_cholesky(mixture))
+
+
 def _no_weights():
     return np.empty(0)
 
@@ -46,7 +51,7 @@ def accumulate(X, sample_weight, mixture: Mixture, stats: SufficientStats) -> No
     n_components, n_features = mixture.means.shape
     covariance_type = mixture.covariance_type
     if covariance_type in ("full", "tied"):
-        prec_chol = full_precisions_cholesky(mixture)
+        prec_chol = _upper_factors(mixture)
         per_component = covariance_type == "full"
         second = stats.second if per_component else stats.second[None]
         scatter_shift = (
@@ -72,6 +77,9 @@ def accumulate(X, sample_weight, mixture: Mixture, stats: SufficientStats) -> No
                 X[rows], chunk_weights, mixture.means, prec_chol, log_norm,
                 TASK_ROWS, loglik, stats.resp_sum, stats.first, stats.second,
             )
+    if covariance_type in ("full", "tied"):
+        # Diagonal tiles also sum a few entries below the diagonal: keep the upper triangle.
+        stats.second[...] = np.triu(stats.second)
     stats.log_likelihood += float(loglik[0])
     stats.total_weight += float(X.shape[0] if sample_weight is None else weights.sum())
 
@@ -82,7 +90,7 @@ def weighted_log_prob(X, mixture: Mixture, out=None):
         out = np.empty((X.shape[0], mixture.n_components))
     if mixture.covariance_type in ("full", "tied"):
         full.weighted_log_prob(
-            X, mixture.means, full_precisions_cholesky(mixture), mixture.log_norm(), out
+            X, mixture.means, _upper_factors(mixture), mixture.log_norm(), out
         )
     else:
         diag.weighted_log_prob(
@@ -106,7 +114,8 @@ def _rows_of(weights, rows):
 
 
 def update_closest(X, center, closest) -> None:
-    kmeans.update_closest(X, np.ascontiguousarray(center, dtype=np.float64), closest)
+    center = np.ascontiguousarray(center, dtype=np.float64).reshape(1, -1)
+    kmeans.update_closest(X, center, closest)
 
 
 def candidate_potentials(X, sample_weight, closest, candidates):
