@@ -127,6 +127,30 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
     return row
 
 
+def thread_scaling(case: Case, thread_counts: list[int], *, repeats: int, short: int,
+                   long: int, seed: int = 0, scale: float = 1.0) -> list[dict]:
+    """fastem's time per iteration at each thread count, and the speed-up over the first."""
+    import numba
+
+    from . import GaussianMixture
+    from .datasets import make_mixture
+
+    case = replace(case, n_samples=max(1000, int(case.n_samples * scale)))
+    X, _ = make_mixture(case.n_samples, case.n_features, case.n_components,
+                        dtype=case.dtype, random_state=seed)
+    init = initial_parameters(X, case, seed)
+    _fit_seconds(GaussianMixture, X[:2000], case, init, 1)
+    times = {threads: [] for threads in thread_counts}
+    for _ in range(repeats):  # thread counts interleaved, as the libraries are above
+        for threads in thread_counts:
+            numba.set_num_threads(threads)
+            times[threads] += time_per_iteration(GaussianMixture, X, case, init, short, long, 1)
+    medians = {threads: statistics.median(values) for threads, values in times.items()}
+    first = medians[thread_counts[0]]
+    return [{"case": case.name, "threads": threads, "seconds": medians[threads],
+             "speedup": first / medians[threads]} for threads in thread_counts]
+
+
 _MEMORY_SCRIPT = textwrap.dedent("""
     import json, resource, sys, warnings
     import numpy as np
@@ -229,14 +253,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the peak-memory measurements (each is a fresh process)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: all cores)")
+    parser.add_argument("--scaling", metavar="T1,T2,...",
+                        help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)")
     args = parser.parse_args(argv)
     import numba
 
+    cases = [c for c in CASES if args.case is None or c.name in args.case]
+    repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
+    if args.scaling:
+        thread_counts = [int(value) for value in args.scaling.split(",")]
+        print(f"fastem time per EM iteration by thread count (median of {repeats}); "
+              f"speed-up over {thread_counts[0]} thread(s)")
+        print(f"{'case':<12} {'threads':>7} {'s/it':>8} {'speedup':>8}")
+        for case in cases:
+            with threadpool_limits(limits=1):
+                for row in thread_scaling(case, thread_counts, repeats=repeats, short=short,
+                                          long=long, scale=args.scale):
+                    print(f"{row['case']:<12} {row['threads']:>7} {row['seconds']:>8.4f} "
+                          f"{row['speedup']:>7.2f}x", flush=True)
+        return 0
     if args.threads is not None:
         numba.set_num_threads(args.threads)
     threads = numba.get_num_threads()
-    cases = [c for c in CASES if args.case is None or c.name in args.case]
-    repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
     rows = []
     with threadpool_limits(limits=threads):
         peaks = {name: matmul_peak_gflops(np.dtype(name)) for name in ("float64", "float32")}
