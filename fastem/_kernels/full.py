@@ -162,6 +162,22 @@ def _scatter_tile(weighted, diff, i0, j0, second, s):
 
 
 @block_kernel
+def _scatter_column_edge(weighted, diff, i0, j, second, s):
+    """second[s, i0 + r, j] += Σ_b weighted[i0 + r, b] diff[j, b] for r < 4."""
+    a0 = a1 = a2 = a3 = 0.0
+    for b in range(BLOCK):
+        d = diff[j, b]
+        a0 += weighted[i0, b] * d
+        a1 += weighted[i0 + 1, b] * d
+        a2 += weighted[i0 + 2, b] * d
+        a3 += weighted[i0 + 3, b] * d
+    second[s, i0, j] += a0
+    second[s, i0 + 1, j] += a1
+    second[s, i0 + 2, j] += a2
+    second[s, i0 + 3, j] += a3
+
+
+@block_kernel
 def _scatter_entry(weighted, diff, i, j, second, s):
     """second[s, i, j] += Σ_b weighted[i, b] diff[j, b]."""
     acc = 0.0
@@ -182,8 +198,10 @@ def _scatter_upper(diff, weighted, second, s):
     for i0 in range(0, n_tiled, TILE):
         for j0 in range(i0, n_tiled, TILE):
             _scatter_tile(weighted, diff, i0, j0, second, s)
-    for i in range(n_features):
-        for j in range(max(i, n_tiled), n_features):
+    for j in range(n_tiled, n_features):  # the last D mod 4 columns
+        for i0 in range(0, n_tiled, TILE):
+            _scatter_column_edge(weighted, diff, i0, j, second, s)
+        for i in range(n_tiled, j + 1):
             _scatter_entry(weighted, diff, i, j, second, s)
 
 
