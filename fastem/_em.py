@@ -7,6 +7,7 @@ statistics only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,20 @@ def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
     stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
     backend.accumulate(X, sample_weight, mixture, stats)
     return stats
+
+
+# Debug hook: with FASTEM_CHECK_MONOTONE=1 (the test suite sets it) every EM run
+# asserts that its lower bound never decreases by more than rounding, except in
+# an iteration whose M-step had to repair a singular covariance.
+CHECK_MONOTONE = os.environ.get("FASTEM_CHECK_MONOTONE") == "1"
+MONOTONE_TOLERANCE = 1e-9  # relative to 1 + |lower bound|
+
+
+def _check_monotone(n_iter: int, previous: float, lower_bound: float) -> None:
+    if lower_bound < previous - MONOTONE_TOLERANCE * (1.0 + abs(previous)):
+        raise AssertionError(
+            f"EM lower bound decreased at iteration {n_iter}: {previous!r} -> {lower_bound!r}"
+        )
 
 
 @dataclass
@@ -57,11 +72,14 @@ def run_em(
     parameters behind.
     """
     run = EMRun(start.mixture, start.covariances, start.lower_bound)
+    repaired = True  # the entering parameters come from outside this run
     for n_iter in range(1, max_iter + 1):
         previous = run.lower_bound
         stats = expectation(X, sample_weight, run.mixture, backend)
-        mixture, covariances = m_step(stats, reg_covar)
         lower_bound = stats.mean_log_likelihood
+        if CHECK_MONOTONE and not repaired:
+            _check_monotone(n_iter, previous, lower_bound)
+        mixture, covariances, repaired = m_step(stats, reg_covar)
         run = EMRun(mixture, covariances, lower_bound, n_iter, False,
                     run.lower_bounds + [lower_bound])
         change = lower_bound - previous

@@ -95,7 +95,7 @@ def initial_mixture(X, sample_weight, *, n_components, covariance_type, init_par
             X, sample_weight, n_components, covariance_type, init_params,
             random_state, backend,
         )
-        estimated, covariances = m_step(stats, reg_covar)
+        estimated, covariances, _ = m_step(stats, reg_covar)
         weights, means = estimated.weights, estimated.means
         prec_chol = estimated.precisions_cholesky
     if weights_init is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._mixture import Mixture, precisions_cholesky_from_covariances
+from ._recovery import repair_covariances
 from ._stats import SufficientStats
 
 EMPTY_COMPONENT_GUARD = 10 * np.finfo(np.float64).eps
@@ -83,10 +84,12 @@ def estimate_covariances(stats: SufficientStats, reg_covar: float):
 
 
 def m_step(stats: SufficientStats, reg_covar: float):
-    """The next mixture and its covariances from one pass's statistics."""
+    """The next mixture, its covariances, and whether a singular component was repaired."""
     weights, means, covariances = estimate_covariances(stats, reg_covar)
+    covariances, repaired = repair_covariances(covariances, weights, means,
+                                               stats.covariance_type)
     prec_chol = precisions_cholesky_from_covariances(
         covariances, stats.covariance_type
     )
     mixture = Mixture(stats.covariance_type, weights, means, prec_chol)
-    return mixture, covariances
+    return mixture, covariances, repaired

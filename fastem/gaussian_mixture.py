@@ -203,8 +203,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight) -> np.ndarray:
         _validation.check_parameters(self)
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2
+            self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2,
+            ensure_all_finite=False,
         )
+        _validation.check_finite(X)
         n_samples, n_features = X.shape
         if n_samples < self.n_components:
             raise ValueError(
@@ -292,7 +294,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _checked_input(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C",
+                          ensure_all_finite=False)
+        _validation.check_finite(X)
+        return X
 
     def _weighted_log_prob_chunks(self, X):
         """(rows, log(w_k N(x | k))) for consecutive chunks of X: never all N×K at once."""

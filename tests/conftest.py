@@ -22,6 +22,13 @@ BACKENDS = [
 COMPILED_BACKENDS = [name for name in BACKENDS if name != "numpy"]
 
 
+def pytest_configure(config):
+    """Every EM run in the suite checks that its lower bound never decreases."""
+    import fastem._em
+
+    fastem._em.CHECK_MONOTONE = True
+
+
 def pytest_report_header(config):
     unavailable = {n: r for n, r in available_backends().items() if r is not None}
     return [f"fastem backends under test: {', '.join(BACKENDS)}"] + [
