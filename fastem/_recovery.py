@@ -65,10 +65,10 @@ def repair_covariances(covariances, weights, means, covariance_type: str):
     Returns ``(covariances, repaired)``: the input itself and False when nothing
     needed repair.
     """
-    if covariance_type in ("diag", "spherical"):
-        singular = ~np.all(covariances > 0.0, axis=-1) if covariance_type == "diag" else (
-            ~(covariances > 0.0))
-        stack = None
+    if covariance_type == "diag":
+        singular = ~np.all(covariances > 0.0, axis=1)
+    elif covariance_type == "spherical":
+        singular = ~(covariances > 0.0)
     else:
         stack = covariances if covariance_type == "full" else covariances[None]
         singular = np.array([not _positive_definite(matrix) for matrix in stack])
@@ -100,13 +100,14 @@ def repair_covariances(covariances, weights, means, covariance_type: str):
                 "reg_covar or rescale the data."
             )
         jitters[int(k)] = jitter
-    which = "the shared covariance" if covariance_type == "tied" else ", ".join(
-        f"component {k} (+{jitter:.3g})" for k, jitter in jitters.items())
+    if covariance_type == "tied":
+        which = f"the shared covariance (+{jitters[0]:.3g})"
+    else:
+        which = ", ".join(f"component {k} (+{jitter:.3g})" for k, jitter in jitters.items())
     warnings.warn(
-        f"Singular covariance (a component collapsed onto a point or a subspace): added a "
-        f"small multiple of the identity to {which}"
-        + (f" (+{jitters[0]:.3g})" if covariance_type == "tied" else "")
-        + ". Increase reg_covar to regularise every component instead.",
+        "Singular covariance (a component collapsed onto a point or a subspace): added a "
+        f"small multiple of the identity to {which}. Increase reg_covar to regularise "
+        "every component instead.",
         DegenerateComponentWarning,
         stacklevel=2,
     )
