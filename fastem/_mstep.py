@@ -86,10 +86,12 @@ def estimate_covariances(stats: SufficientStats, reg_covar: float):
 def m_step(stats: SufficientStats, reg_covar: float):
     """The next mixture, its covariances, and whether a singular component was repaired."""
     weights, means, covariances = estimate_covariances(stats, reg_covar)
-    covariances, repaired = repair_covariances(covariances, weights, means,
-                                               stats.covariance_type)
-    prec_chol = precisions_cholesky_from_covariances(
-        covariances, stats.covariance_type
-    )
+    try:
+        prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
+        repaired = False
+    except ValueError:  # a singular component: repair it, or re-raise if none is found
+        covariances, repaired = repair_covariances(covariances, weights, means,
+                                                   stats.covariance_type)
+        prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
     mixture = Mixture(stats.covariance_type, weights, means, prec_chol)
     return mixture, covariances, repaired

@@ -90,10 +90,8 @@ def time_per_iteration(estimator_class, X, case, init, short, long, repeats) -> 
     ]
 
 
-def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
-             scale: float = 1.0, memory: bool = True, peaks: dict | None = None) -> dict:
-    from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
-
+def prepared_case(case: Case, seed: int, scale: float):
+    """The scaled case, its data, shared initial parameters, with the kernels loaded."""
     from . import GaussianMixture
     from .datasets import make_mixture
 
@@ -102,6 +100,16 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
                         dtype=case.dtype, random_state=seed)
     init = initial_parameters(X, case, seed)
     _fit_seconds(GaussianMixture, X[:2000], case, init, 1)  # compile / load the kernels
+    return case, X, init
+
+
+def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
+             scale: float = 1.0, memory: bool = True, peaks: dict | None = None) -> dict:
+    from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+
+    from . import GaussianMixture
+
+    case, X, init = prepared_case(case, seed, scale)
     fastem_times, sklearn_times = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine state
         fastem_times += time_per_iteration(GaussianMixture, X, case, init, short, long, 1)
@@ -133,13 +141,8 @@ def thread_scaling(case: Case, thread_counts: list[int], *, repeats: int, short:
     import numba
 
     from . import GaussianMixture
-    from .datasets import make_mixture
 
-    case = replace(case, n_samples=max(1000, int(case.n_samples * scale)))
-    X, _ = make_mixture(case.n_samples, case.n_features, case.n_components,
-                        dtype=case.dtype, random_state=seed)
-    init = initial_parameters(X, case, seed)
-    _fit_seconds(GaussianMixture, X[:2000], case, init, 1)
+    case, X, init = prepared_case(case, seed, scale)
     times = {threads: [] for threads in thread_counts}
     for _ in range(repeats):  # thread counts interleaved, as the libraries are above
         for threads in thread_counts:
