@@ -32,6 +32,16 @@ def _check_choice(name, value, choices):
         raise ValueError(f"The '{name}' parameter must be one of {options}; got {value!r}.")
 
 
+def _check_n_jobs(n_jobs):
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral):
+        raise TypeError(f"The 'n_jobs' parameter must be an int or None; got {n_jobs!r}.")
+    if n_jobs == 0:
+        raise ValueError("The 'n_jobs' parameter must not be 0 (use 1 for one thread, "
+                         "-1 for every core, or None for the default).")
+
+
 def check_parameters(estimator) -> None:
     """Validate the hyper-parameters of a GaussianMixture."""
     _check_number("n_components", estimator.n_components, Integral, 1)
@@ -42,6 +52,7 @@ def check_parameters(estimator) -> None:
     _check_number("n_init", estimator.n_init, Integral, 1)
     _check_choice("init_params", estimator.init_params, INIT_METHODS)
     _check_choice("backend", estimator.backend, BACKEND_CHOICES)
+    _check_n_jobs(estimator.n_jobs)
     _check_number("verbose", estimator.verbose, Integral, 0)
     _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
     if not isinstance(estimator.warm_start, (bool, np.bool_)):

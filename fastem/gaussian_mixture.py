@@ -17,7 +17,7 @@ from . import _validation
 from ._em import EMRun, run_em
 from ._initialization import initial_mixture
 from ._mixture import Mixture, precisions_from_cholesky
-from ._threads import blas_limited_for
+from ._threads import kernel_threads
 from .backends import get_backend
 
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
@@ -72,10 +72,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two messages.
-    backend : {'auto', 'numba', 'numpy'}, default='auto'
-        The kernels that do the work: 'numba' (compiled, multi-threaded),
-        'numpy' (the slow, readable reference) or 'auto' (numba when it is
-        available; the environment variable ``FASTEM_BACKEND`` overrides it).
+    backend : {'auto', 'numba', 'cython', 'numpy'}, default='auto'
+        The kernels that do the work: 'numba' (compiled just in time,
+        multi-threaded), 'cython' (the same kernels compiled at install time,
+        with OpenMP), 'numpy' (the slow, readable reference) or 'auto' (numba,
+        else cython, else numpy with a warning; the environment variable
+        ``FASTEM_BACKEND`` overrides it). :func:`fastem.available_backends`
+        tells which run here and why the others don't.
+    n_jobs : int, default=None
+        Threads of the compiled kernels (Numba's and OpenMP's alike) while this
+        estimator fits or predicts; BLAS is held to one thread meanwhile so
+        that the two do not compete for the cores. None keeps the backend's
+        default (every core, or ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS``);
+        -1 means every core this process may use, -2 all but one. Results are
+        bitwise identical whatever the thread count.
 
     Attributes
     ----------
@@ -140,6 +150,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         backend="auto",
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -156,6 +167,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.backend = backend
+        self.n_jobs = n_jobs
 
     # --- fitting ---------------------------------------------------------------
 
@@ -216,7 +228,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight = _validation.check_sample_weight(sample_weight, n_samples)
         init_arrays = self._checked_init_arrays(n_features)
         backend = get_backend(self.backend)
-        with blas_limited_for(backend):
+        with kernel_threads(backend, self.n_jobs):
             self._fit_em(X, sample_weight, init_arrays, backend)
         return X
 
@@ -308,7 +320,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * self.n_components))
         for start in range(0, X.shape[0], n_rows):
             rows = slice(start, min(start + n_rows, X.shape[0]))
-            with blas_limited_for(backend):
+            with kernel_threads(backend, self.n_jobs):
                 log_prob = backend.weighted_log_prob(X[rows], mixture)
             yield rows, log_prob
 

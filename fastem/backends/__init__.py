@@ -1,8 +1,10 @@
 """Backend selection: one mechanism for the estimator, the environment and the tests.
 
-A backend is a module with the same functions (``accumulate``,
-``weighted_log_prob`` and the k-means primitives). ``'auto'`` takes the fastest
-one that can run here; ``FASTEM_BACKEND`` overrides ``'auto'``.
+A backend offers the same functions (``accumulate``, ``weighted_log_prob`` and
+the k-means primitives): 'numba' (kernels compiled just in time), 'cython' (the
+same kernels compiled at install time, the fallback where Numba is missing or
+disabled) and 'numpy' (the slow, readable reference). ``'auto'`` takes the
+first of these that can run here; ``FASTEM_BACKEND`` overrides ``'auto'``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-from types import ModuleType
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "cython", "numpy")
 BACKEND_CHOICES = ("auto",) + BACKENDS
 
 _MODULES = {
     "numba": "fastem.backends.numba_backend",
+    "cython": "fastem.backends.cython_backend",
     "numpy": "fastem.backends.numpy_backend",
 }
 
@@ -27,14 +29,25 @@ def _disabled_reason(name: str) -> str | None:
     return None
 
 
-def _load(name: str) -> tuple[ModuleType | None, str | None]:
+def _import_failure(name: str, error: ImportError) -> str:
+    if name == "cython" and (error.name or "").startswith("fastem._cython"):
+        return ("not built: the compiled extension is missing (reinstall fastem with a C "
+                "compiler, Cython and NumPy available; see the warnings of `pip install -v .`)")
+    if name == "numba" and error.name in ("numba", "llvmlite"):
+        return f"not installed ({error}); pip install numba"
+    return f"import failed: {error}"
+
+
+def _load(name: str):
+    """(backend, None) if ``name`` can run here, else (None, the reason it cannot)."""
     reason = _disabled_reason(name)
     if reason is not None:
         return None, reason
     try:
-        return importlib.import_module(_MODULES[name]), None
+        module = importlib.import_module(_MODULES[name])
     except ImportError as error:
-        return None, f"import failed: {error}"
+        return None, _import_failure(name, error)
+    return getattr(module, "backend", module), None
 
 
 def available_backends() -> dict[str, str | None]:
@@ -43,13 +56,20 @@ def available_backends() -> dict[str, str | None]:
     Returns
     -------
     availability : dict of str to str or None
-        ``{'numba': None, 'numpy': None}`` when both run here.
+        For example ``{'numba': None, 'cython': None, 'numpy': None}`` when all
+        three run here, or ``{'numba': 'not installed (...)', ...}``.
+
+    Examples
+    --------
+    >>> from fastem import available_backends
+    >>> available_backends()["numpy"] is None
+    True
     """
     return {name: _load(name)[1] for name in BACKENDS}
 
 
-def get_backend(name: str = "auto") -> ModuleType:
-    """The backend module for ``name`` ('auto', 'numba' or 'numpy').
+def get_backend(name: str = "auto"):
+    """The backend for ``name`` ('auto', 'numba', 'cython' or 'numpy').
 
     Raises
     ------
@@ -64,16 +84,19 @@ def get_backend(name: str = "auto") -> ModuleType:
             f"Unknown backend {name!r}; expected one of {', '.join(BACKEND_CHOICES)}."
         )
     if name != "auto":
-        module, reason = _load(name)
-        if module is None:
+        backend, reason = _load(name)
+        if backend is None:
             raise ValueError(f"The {name!r} backend is not available: {reason}.")
-        return module
-    module, reason = _load("numba")
-    if module is not None:
-        return module
+        return backend
+    reasons = {}
+    for candidate in ("numba", "cython"):
+        backend, reasons[candidate] = _load(candidate)
+        if backend is not None:
+            return backend
     warnings.warn(
-        f"fastem is using its slow NumPy reference backend (numba {reason}). "
-        "Install numba (pip install numba) for the fast compiled kernels.",
+        "fastem is using its slow NumPy reference backend (numba: "
+        f"{reasons['numba']}; cython: {reasons['cython']}). Install numba "
+        "(pip install numba) or reinstall fastem with a C compiler for the fast kernels.",
         RuntimeWarning,
         stacklevel=3,
     )

@@ -1,0 +1,215 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""What every Cython kernel shares: the row block, its buffers, exp/log over lanes.
+
+As in the Numba kernels (:mod:`fastem._kernels._common`): rows are processed
+in blocks of ``BLOCK`` rows held transposed, ``buffer[d * BLOCK + b]``, so every
+inner loop runs over the same constant number of lanes and compiles to SIMD
+code. Padding lanes repeat the block's first row with weight 0.
+
+exp(x), x ≤ 0: x = n ln2 + r (Cody–Waite, with explicit fused multiply-adds so
+that no compiler reassociation can merge the two halves of ln2), exp(r) by its
+Taylor polynomial to degree 13, 2ⁿ built in the exponent bits; 0 below −708.
+log(x), 1 ≤ x < 2⁵³: x = 2ᵉ m, m in [√½, √2), log m = 2 atanh((m − 1)/(m + 1)).
+"""
+
+from cython cimport floating
+from libc.math cimport floor, fma
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static inline double fastem_from_bits(int64_t bits) {
+        double x; memcpy(&x, &bits, sizeof x); return x;
+    }
+    static inline int64_t fastem_to_bits(double x) {
+        int64_t bits; memcpy(&bits, &x, sizeof bits); return bits;
+    }
+    static const double FASTEM_LN2_HIGH = 0.6931471803691238;  /* ln 2 to 32 bits */
+    static const double FASTEM_LN2_LOW = 1.9082149292705877e-10;  /* ln 2 - LN2_HIGH */
+    static const double FASTEM_INV_LN2 = 1.4426950408889634;
+    static const double FASTEM_EXP_UNDERFLOW = -708.0;
+    static const double FASTEM_SQRT_TWO = 1.4142135623730951;
+    static const int64_t FASTEM_MANTISSA_MASK = ((int64_t) 1 << 52) - 1;
+    static const int64_t FASTEM_EXPONENT_ONE = (int64_t) 1023 << 52;
+    """
+    double from_bits "fastem_from_bits"(int64_t bits) noexcept nogil
+    int64_t to_bits "fastem_to_bits"(double x) noexcept nogil
+    const double LN2_HIGH "FASTEM_LN2_HIGH"
+    const double LN2_LOW "FASTEM_LN2_LOW"
+    const double INV_LN2 "FASTEM_INV_LN2"
+    const double EXP_UNDERFLOW "FASTEM_EXP_UNDERFLOW"
+    const double SQRT_TWO "FASTEM_SQRT_TWO"
+    const int64_t MANTISSA_MASK "FASTEM_MANTISSA_MASK"
+    const int64_t EXPONENT_ONE "FASTEM_EXPONENT_ONE"
+
+cdef enum:
+    BLOCK = 64  # rows per block: 8 AVX-512 (or 4 AVX2) double lanes × 8 (or 16)
+    TILE = 4  # features per side of a register tile
+
+cdef struct Lanes:
+    # A thread's block buffers, each a multiple of BLOCK doubles.
+    double* xt  # (D, BLOCK) the block's rows, transposed
+    double* diff  # (D, BLOCK) x − μ_k
+    double* weighted  # (D, BLOCK) w r_k (x − μ_k)
+    double* log_prob  # (K, BLOCK) log-densities, then w·r
+    double* wt  # (BLOCK,) row weights, 0 on padding lanes
+    double* peak  # (BLOCK,) max_k log_prob
+    double* total  # (BLOCK,) Σ_k exp(l_k − peak)
+    double* log_total  # (BLOCK,)
+    double* tile  # (TILE, BLOCK)
+
+
+cdef inline Lanes lanes_alloc(Py_ssize_t n_features, Py_ssize_t n_components) noexcept nogil:
+    """A thread's buffers in one allocation, freed by free(lanes.xt); xt is NULL if out of memory.
+
+    Returned by value: inside a parallel block, an assigned variable is thread-private.
+    """
+    cdef Lanes lanes = Lanes(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+    lanes.xt = <double*> malloc(
+        sizeof(double) * BLOCK * (3 * n_features + n_components + 4 + TILE))
+    if lanes.xt == NULL:
+        return lanes
+    lanes.diff = lanes.xt + n_features * BLOCK
+    lanes.weighted = lanes.diff + n_features * BLOCK
+    lanes.log_prob = lanes.weighted + n_features * BLOCK
+    lanes.wt = lanes.log_prob + n_components * BLOCK
+    lanes.peak = lanes.wt + BLOCK
+    lanes.total = lanes.peak + BLOCK
+    lanes.log_total = lanes.total + BLOCK
+    lanes.tile = lanes.log_total + BLOCK
+    return lanes
+
+
+cdef inline void load_block(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                            Py_ssize_t n_features, const double* weights, Py_ssize_t start,
+                            Py_ssize_t n_rows, double* xt, double* wt) noexcept nogil:
+    """xt[d, b] = X[start + b, d] as double; wt[b] = row weight (NULL: 1), 0 on padding."""
+    cdef Py_ssize_t b, d, row
+    for b in range(BLOCK):
+        row = start + b if b < n_rows else start
+        for d in range(n_features):
+            xt[d * BLOCK + b] = X[row * row_stride + d * col_stride]
+        if b >= n_rows:
+            wt[b] = 0.0
+        elif weights == NULL:
+            wt[b] = 1.0
+        else:
+            wt[b] = weights[row]
+
+
+cdef inline void store_block(const double* log_prob, Py_ssize_t n_components, Py_ssize_t start,
+                             Py_ssize_t n_rows, double* out) noexcept nogil:
+    """out[start + b, k] = log_prob[k, b] for the real rows of the block."""
+    cdef Py_ssize_t b, k
+    for b in range(n_rows):
+        for k in range(n_components):
+            out[(start + b) * n_components + k] = log_prob[k * BLOCK + b]
+
+
+cdef inline void exp_lanes(double* x) noexcept nogil:
+    """x[b] ← exp(x[b]) for x ≤ 0."""
+    cdef Py_ssize_t b
+    cdef double v, n, r, p, scale
+    for b in range(BLOCK):
+        v = x[b] if x[b] > EXP_UNDERFLOW else EXP_UNDERFLOW
+        n = floor(v * INV_LN2 + 0.5)
+        r = fma(-n, LN2_LOW, fma(-n, LN2_HIGH, v))
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        scale = from_bits((<int64_t> n + 1023) << 52) if x[b] > EXP_UNDERFLOW else 0.0
+        x[b] = p * scale
+
+
+cdef inline void log_lanes(const double* x, double* out) noexcept nogil:
+    """out[b] = log(x[b]) for 1 ≤ x < 2⁵³."""
+    cdef Py_ssize_t b
+    cdef int64_t bits
+    cdef double e, m, s, s2, p
+    for b in range(BLOCK):
+        bits = to_bits(x[b])
+        e = <double> ((bits >> 52) - 1023)
+        m = from_bits((bits & MANTISSA_MASK) | EXPONENT_ONE)
+        e = e + 1.0 if m > SQRT_TWO else e
+        m = m * 0.5 if m > SQRT_TWO else m
+        s = (m - 1.0) / (m + 1.0)
+        s2 = s * s
+        p = 1.0 / 21.0
+        p = p * s2 + 1.0 / 19.0
+        p = p * s2 + 1.0 / 17.0
+        p = p * s2 + 1.0 / 15.0
+        p = p * s2 + 1.0 / 13.0
+        p = p * s2 + 1.0 / 11.0
+        p = p * s2 + 1.0 / 9.0
+        p = p * s2 + 1.0 / 7.0
+        p = p * s2 + 1.0 / 5.0
+        p = p * s2 + 1.0 / 3.0
+        p = p * s2 + 1.0
+        out[b] = fma(e, LN2_HIGH, fma(e, LN2_LOW, 2.0 * s * p))
+
+
+cdef inline double responsibilities_block(double* log_prob, Py_ssize_t n_components,
+                                          Lanes* lanes) noexcept nogil:
+    """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
+
+    log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
+    """
+    cdef Py_ssize_t b, k
+    cdef double* row
+    cdef double log_likelihood = 0.0
+    for b in range(BLOCK):
+        lanes.peak[b] = log_prob[b]
+    for k in range(1, n_components):
+        row = log_prob + k * BLOCK
+        for b in range(BLOCK):
+            lanes.peak[b] = row[b] if row[b] > lanes.peak[b] else lanes.peak[b]
+    for b in range(BLOCK):
+        lanes.total[b] = 0.0
+    for k in range(n_components):
+        row = log_prob + k * BLOCK
+        for b in range(BLOCK):
+            row[b] -= lanes.peak[b]
+        exp_lanes(row)
+        for b in range(BLOCK):
+            lanes.total[b] += row[b]
+    log_lanes(lanes.total, lanes.log_total)
+    for b in range(BLOCK):
+        log_likelihood += lanes.wt[b] * (lanes.peak[b] + lanes.log_total[b])
+        lanes.total[b] = lanes.wt[b] / lanes.total[b]
+    for k in range(n_components):
+        row = log_prob + k * BLOCK
+        for b in range(BLOCK):
+            row[b] *= lanes.total[b]
+    return log_likelihood
+
+
+cdef inline void add_partials(Py_ssize_t n_tasks, const double* part_loglik,
+                              const double* part_resp_sum, Py_ssize_t resp_size,
+                              const double* part_first, Py_ssize_t first_size,
+                              const double* part_second, Py_ssize_t second_size,
+                              double* out_loglik, double* out_resp_sum, double* out_first,
+                              double* out_second) noexcept nogil:
+    """Add task partials to the outputs in task order (the fixed-order reduction)."""
+    cdef Py_ssize_t t, i
+    for t in range(n_tasks):
+        out_loglik[0] += part_loglik[t]
+        for i in range(resp_size):
+            out_resp_sum[i] += part_resp_sum[t * resp_size + i]
+        for i in range(first_size):
+            out_first[i] += part_first[t * first_size + i]
+        for i in range(second_size):
+            out_second[i] += part_second[t * second_size + i]

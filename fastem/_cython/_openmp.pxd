@@ -1,0 +1,1 @@
+cdef int current_threads() noexcept nogil

@@ -1,0 +1,339 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Full and tied covariance kernels: one fused E-step + sufficient-statistics pass.
+
+The port of :mod:`fastem._kernels.full`. Per block of rows and component k:
+
+    d = x − μ_k                                  (centre first: never x·U − μ·U)
+    y_j = Σ_{i≤j} d_i U_k[i, j]                  (U_k upper triangular)
+    log(w_k N(x | k)) = log_norm_k − ½ Σ_j y_j²
+
+then responsibilities by log-sum-exp over k, and the shifted sums about the
+current means (upper triangle; diagonal tiles also touch a few entries below):
+
+    R_k += Σ w r_k,   S_k += Σ w r_k d,   C_k[i, j] += Σ w r_k d_i d_j   (full)
+    T[i, j] += Σ w (x − c)_i (x − c)_j                                   (tied)
+"""
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free
+
+from ._lanes cimport (
+    BLOCK, TILE, Lanes, add_partials, lanes_alloc, load_block, responsibilities_block,
+    store_block,
+)
+from ._openmp cimport current_threads
+
+
+cdef inline void _triangular_tile(const double* diff, const double* U, Py_ssize_t D,
+                                  Py_ssize_t j0, double* tile) noexcept nogil:
+    """tile[c, b] = Σ_{i<j0+4} diff[i, b] U[i, j0 + c], c < 4: four columns of y = d U.
+
+    U is upper triangular with zeros below the diagonal, so the last 4×4 step
+    may run over the whole square. Every diff row loaded feeds four columns.
+    """
+    cdef Py_ssize_t step, i0, b, c
+    cdef double d0, d1, d2, d3
+    cdef double u00, u01, u02, u03, u10, u11, u12, u13
+    cdef double u20, u21, u22, u23, u30, u31, u32, u33
+    cdef const double* r0
+    cdef const double* r1
+    cdef const double* r2
+    cdef const double* r3
+    for c in range(TILE * BLOCK):
+        tile[c] = 0.0
+    for step in range(j0 // TILE + 1):
+        i0 = step * TILE
+        r0 = U + i0 * D + j0
+        r1 = r0 + D
+        r2 = r1 + D
+        r3 = r2 + D
+        u00 = r0[0]; u01 = r0[1]; u02 = r0[2]; u03 = r0[3]
+        u10 = r1[0]; u11 = r1[1]; u12 = r1[2]; u13 = r1[3]
+        u20 = r2[0]; u21 = r2[1]; u22 = r2[2]; u23 = r2[3]
+        u30 = r3[0]; u31 = r3[1]; u32 = r3[2]; u33 = r3[3]
+        for b in range(BLOCK):
+            d0 = diff[i0 * BLOCK + b]
+            d1 = diff[(i0 + 1) * BLOCK + b]
+            d2 = diff[(i0 + 2) * BLOCK + b]
+            d3 = diff[(i0 + 3) * BLOCK + b]
+            tile[b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+            tile[BLOCK + b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+            tile[2 * BLOCK + b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+            tile[3 * BLOCK + b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+
+
+cdef inline void _triangular_column(const double* diff, const double* U, Py_ssize_t D,
+                                    Py_ssize_t j, double* tile) noexcept nogil:
+    """tile[0, b] = Σ_{i≤j} diff[i, b] U[i, j]: one column of y = d U."""
+    cdef Py_ssize_t i, b
+    cdef double u
+    for b in range(BLOCK):
+        tile[b] = 0.0
+    for i in range(j + 1):
+        u = U[i * D + j]
+        for b in range(BLOCK):
+            tile[b] += diff[i * BLOCK + b] * u
+
+
+cdef void _log_prob_block(const double* xt, const double* means, const double* prec_chol,
+                          const double* log_norm, Py_ssize_t K, Py_ssize_t D,
+                          Lanes* lanes) noexcept nogil:
+    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block."""
+    cdef Py_ssize_t k, d, b, step, j0, j
+    cdef Py_ssize_t n_tiled = D - D % TILE
+    cdef double mean
+    cdef double* diff = lanes.diff
+    cdef double* tile = lanes.tile
+    cdef double* out
+    for k in range(K):
+        out = lanes.log_prob + k * BLOCK
+        for d in range(D):
+            mean = means[k * D + d]
+            for b in range(BLOCK):
+                diff[d * BLOCK + b] = xt[d * BLOCK + b] - mean
+        for b in range(BLOCK):
+            out[b] = 0.0
+        for step in range(n_tiled // TILE):
+            j0 = step * TILE
+            _triangular_tile(diff, prec_chol + k * D * D, D, j0, tile)
+            for b in range(BLOCK):
+                out[b] += (tile[b] * tile[b] + tile[BLOCK + b] * tile[BLOCK + b]
+                           + tile[2 * BLOCK + b] * tile[2 * BLOCK + b]
+                           + tile[3 * BLOCK + b] * tile[3 * BLOCK + b])
+        for j in range(n_tiled, D):
+            _triangular_column(diff, prec_chol + k * D * D, D, j, tile)
+            for b in range(BLOCK):
+                out[b] += tile[b] * tile[b]
+        for b in range(BLOCK):
+            out[b] = log_norm[k] - 0.5 * out[b]
+
+
+cdef inline void _scatter_tile(const double* weighted, const double* diff, Py_ssize_t D,
+                               Py_ssize_t i0, Py_ssize_t j0, double* second) noexcept nogil:
+    """second[i0 + r, j0 + c] += Σ_b weighted[i0 + r, b] diff[j0 + c, b], r, c < 4.
+
+    A 4×4 register tile: 16 running sums fed by 8 loads per lane.
+    """
+    cdef Py_ssize_t b
+    cdef double w0, w1, w2, w3, d0, d1, d2, d3
+    cdef double a00 = 0.0, a01 = 0.0, a02 = 0.0, a03 = 0.0
+    cdef double a10 = 0.0, a11 = 0.0, a12 = 0.0, a13 = 0.0
+    cdef double a20 = 0.0, a21 = 0.0, a22 = 0.0, a23 = 0.0
+    cdef double a30 = 0.0, a31 = 0.0, a32 = 0.0, a33 = 0.0
+    cdef double* row
+    for b in range(BLOCK):
+        w0 = weighted[i0 * BLOCK + b]
+        w1 = weighted[(i0 + 1) * BLOCK + b]
+        w2 = weighted[(i0 + 2) * BLOCK + b]
+        w3 = weighted[(i0 + 3) * BLOCK + b]
+        d0 = diff[j0 * BLOCK + b]
+        d1 = diff[(j0 + 1) * BLOCK + b]
+        d2 = diff[(j0 + 2) * BLOCK + b]
+        d3 = diff[(j0 + 3) * BLOCK + b]
+        a00 += w0 * d0; a01 += w0 * d1; a02 += w0 * d2; a03 += w0 * d3
+        a10 += w1 * d0; a11 += w1 * d1; a12 += w1 * d2; a13 += w1 * d3
+        a20 += w2 * d0; a21 += w2 * d1; a22 += w2 * d2; a23 += w2 * d3
+        a30 += w3 * d0; a31 += w3 * d1; a32 += w3 * d2; a33 += w3 * d3
+    row = second + i0 * D + j0
+    row[0] += a00; row[1] += a01; row[2] += a02; row[3] += a03
+    row += D
+    row[0] += a10; row[1] += a11; row[2] += a12; row[3] += a13
+    row += D
+    row[0] += a20; row[1] += a21; row[2] += a22; row[3] += a23
+    row += D
+    row[0] += a30; row[1] += a31; row[2] += a32; row[3] += a33
+
+
+cdef inline void _scatter_column_edge(const double* weighted, const double* diff, Py_ssize_t D,
+                                      Py_ssize_t i0, Py_ssize_t j,
+                                      double* second) noexcept nogil:
+    """second[i0 + r, j] += Σ_b weighted[i0 + r, b] diff[j, b] for r < 4."""
+    cdef Py_ssize_t b
+    cdef double d, a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    for b in range(BLOCK):
+        d = diff[j * BLOCK + b]
+        a0 += weighted[i0 * BLOCK + b] * d
+        a1 += weighted[(i0 + 1) * BLOCK + b] * d
+        a2 += weighted[(i0 + 2) * BLOCK + b] * d
+        a3 += weighted[(i0 + 3) * BLOCK + b] * d
+    second[i0 * D + j] += a0
+    second[(i0 + 1) * D + j] += a1
+    second[(i0 + 2) * D + j] += a2
+    second[(i0 + 3) * D + j] += a3
+
+
+cdef void _scatter_upper(const double* diff, const double* weighted, Py_ssize_t D,
+                         double* second) noexcept nogil:
+    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (and a few i > j on tiles)."""
+    cdef Py_ssize_t row_tile, column_tile, i, j, b
+    cdef Py_ssize_t n_tiled = D - D % TILE
+    cdef double acc
+    cdef Py_ssize_t n_tiles = n_tiled // TILE
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile, n_tiles):
+            _scatter_tile(weighted, diff, D, row_tile * TILE, column_tile * TILE, second)
+    for j in range(n_tiled, D):  # the last D mod 4 columns
+        for row_tile in range(n_tiles):
+            _scatter_column_edge(weighted, diff, D, row_tile * TILE, j, second)
+        for i in range(n_tiled, j + 1):
+            acc = 0.0
+            for b in range(BLOCK):
+                acc += weighted[i * BLOCK + b] * diff[j * BLOCK + b]
+            second[i * D + j] += acc
+
+
+cdef inline void _centre_component(const double* xt, const double* mean, const double* resp,
+                                   Py_ssize_t D, double* diff, double* weighted,
+                                   double* resp_sum, double* first) noexcept nogil:
+    """diff = x − μ_k, weighted = w r_k diff; add Σ w r_k and Σ w r_k diff."""
+    cdef Py_ssize_t d, b
+    cdef double acc = 0.0, centred, m
+    for b in range(BLOCK):
+        acc += resp[b]
+    resp_sum[0] += acc
+    for d in range(D):
+        m = mean[d]
+        acc = 0.0
+        for b in range(BLOCK):
+            centred = xt[d * BLOCK + b] - m
+            diff[d * BLOCK + b] = centred
+            weighted[d * BLOCK + b] = resp[b] * centred
+            acc += resp[b] * centred
+        first[d] += acc
+
+
+cdef inline void _centre_rows(const double* xt, const double* centre, const double* wt,
+                              Py_ssize_t D, double* diff, double* weighted) noexcept nogil:
+    """diff = x − c, weighted = w diff (the tied scatter about c)."""
+    cdef Py_ssize_t d, b
+    cdef double centred, c
+    for d in range(D):
+        c = centre[d]
+        for b in range(BLOCK):
+            centred = xt[d * BLOCK + b] - c
+            diff[d * BLOCK + b] = centred
+            weighted[d * BLOCK + b] = wt[b] * centred
+
+
+cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                           const double* weights, Py_ssize_t start, Py_ssize_t stop,
+                           const double* means, const double* prec_chol,
+                           const double* log_norm, bint per_component,
+                           const double* scatter_shift, Py_ssize_t K, Py_ssize_t D,
+                           Lanes* lanes, double* loglik, double* resp_sum, double* first,
+                           double* second) noexcept nogil:
+    """Add the shifted sums of rows start..stop to one task's partials."""
+    cdef Py_ssize_t step, block, k
+    for step in range((stop - start + BLOCK - 1) // BLOCK):
+        block = start + step * BLOCK
+        load_block(X, row_stride, col_stride, D, weights, block,
+                   min(<Py_ssize_t> BLOCK, stop - block), lanes.xt, lanes.wt)
+        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
+        loglik[0] += responsibilities_block(lanes.log_prob, K, lanes)
+        for k in range(K):
+            _centre_component(lanes.xt, means + k * D, lanes.log_prob + k * BLOCK, D,
+                              lanes.diff, lanes.weighted, resp_sum + k, first + k * D)
+            if per_component:
+                _scatter_upper(lanes.diff, lanes.weighted, D, second + k * D * D)
+        if not per_component:
+            _centre_rows(lanes.xt, scatter_shift, lanes.wt, D, lanes.diff, lanes.weighted)
+            _scatter_upper(lanes.diff, lanes.weighted, D, second)
+
+
+def accumulate(const floating[:, :] X, const double[::1] sample_weight,
+               const double[:, ::1] means, const double[:, :, ::1] prec_chol,
+               const double[::1] log_norm, bint per_component,
+               const double[::1] scatter_shift, Py_ssize_t task_rows,
+               double[::1] out_loglik, double[::1] out_resp_sum, double[:, ::1] out_first,
+               double[:, :, ::1] out_second):
+    """One fused E-step and statistics pass over the rows of X (see the Numba kernel).
+
+    X (n, D) float32/float64; sample_weight (n,) or (0,) for unit weights;
+    means (K, D), prec_chol (K, D, D) upper triangular, log_norm (K,);
+    per_component: full (True) or tied (False) scatter about scatter_shift (D,);
+    out_loglik (1,), out_resp_sum (K,), out_first (K, D), out_second (K or 1, D, D):
+    added to, task by task in task order.
+    """
+    cdef Py_ssize_t n_samples = X.shape[0], D = X.shape[1], K = means.shape[0]
+    if n_samples == 0:
+        return
+    cdef Py_ssize_t n_tasks = (n_samples + task_rows - 1) // task_rows
+    cdef Py_ssize_t n_scatter = K if per_component else 1
+    cdef double[::1] part_loglik = np.zeros(n_tasks)
+    cdef double[:, ::1] part_resp_sum = np.zeros((n_tasks, K))
+    cdef double[:, :, ::1] part_first = np.zeros((n_tasks, K, D))
+    cdef double[:, :, :, ::1] part_second = np.zeros((n_tasks, n_scatter, D, D))
+    cdef const floating* data = &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0] // sizeof(floating)
+    cdef Py_ssize_t col_stride = X.strides[1] // sizeof(floating)
+    cdef const double* weights = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef const double* shift = &scatter_shift[0] if scatter_shift.shape[0] > 0 else NULL
+    cdef Py_ssize_t t
+    cdef Lanes lanes
+    cdef int failed = 0
+    cdef int* out_of_memory = &failed  # shared: a write through it reaches every thread
+    with nogil, parallel(num_threads=current_threads()):
+        lanes = lanes_alloc(D, K)
+        for t in prange(n_tasks, schedule="static"):
+            if lanes.xt == NULL:
+                out_of_memory[0] = 1
+            else:
+                _accumulate_task(
+                    data, row_stride, col_stride, weights, t * task_rows,
+                    min((t + 1) * task_rows, n_samples), &means[0, 0], &prec_chol[0, 0, 0],
+                    &log_norm[0], per_component, shift, K, D, &lanes, &part_loglik[t],
+                    &part_resp_sum[t, 0], &part_first[t, 0, 0], &part_second[t, 0, 0, 0],
+                )
+        free(lanes.xt)
+    if failed:
+        raise MemoryError("could not allocate the kernel's block buffers")
+    add_partials(n_tasks, &part_loglik[0], &part_resp_sum[0, 0], K, &part_first[0, 0, 0],
+                 K * D, &part_second[0, 0, 0, 0], n_scatter * D * D, &out_loglik[0],
+                 &out_resp_sum[0], &out_first[0, 0], &out_second[0, 0, 0])
+
+
+cdef void _log_prob_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                         Py_ssize_t start, Py_ssize_t stop, const double* means,
+                         const double* prec_chol, const double* log_norm, Py_ssize_t K,
+                         Py_ssize_t D, Lanes* lanes, double* out) noexcept nogil:
+    cdef Py_ssize_t step, block, n_rows
+    for step in range((stop - start + BLOCK - 1) // BLOCK):
+        block = start + step * BLOCK
+        n_rows = min(<Py_ssize_t> BLOCK, stop - block)
+        load_block(X, row_stride, col_stride, D, NULL, block, n_rows, lanes.xt, lanes.wt)
+        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
+        store_block(lanes.log_prob, K, block, n_rows, out)
+
+
+def weighted_log_prob(const floating[:, :] X, const double[:, ::1] means,
+                      const double[:, :, ::1] prec_chol, const double[::1] log_norm,
+                      double[:, ::1] out):
+    """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score)."""
+    cdef Py_ssize_t n_samples = X.shape[0], D = X.shape[1], K = means.shape[0]
+    if n_samples == 0:
+        return
+    cdef Py_ssize_t task_rows = 16 * BLOCK
+    cdef Py_ssize_t n_tasks = (n_samples + task_rows - 1) // task_rows
+    cdef const floating* data = &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0] // sizeof(floating)
+    cdef Py_ssize_t col_stride = X.strides[1] // sizeof(floating)
+    cdef Py_ssize_t t
+    cdef Lanes lanes
+    cdef int failed = 0
+    cdef int* out_of_memory = &failed  # shared: a write through it reaches every thread
+    with nogil, parallel(num_threads=current_threads()):
+        lanes = lanes_alloc(D, K)
+        for t in prange(n_tasks, schedule="static"):
+            if lanes.xt == NULL:
+                out_of_memory[0] = 1
+            else:
+                _log_prob_task(data, row_stride, col_stride, t * task_rows,
+                               min((t + 1) * task_rows, n_samples), &means[0, 0],
+                               &prec_chol[0, 0, 0], &log_norm[0], K, D, &lanes, &out[0, 0])
+        free(lanes.xt)
+    if failed:
+        raise MemoryError("could not allocate the kernel's block buffers")

@@ -1,0 +1,170 @@
+"""What the compiled backends share: adapting Mixture and SufficientStats to the kernels.
+
+The Numba and the Cython kernels have the same signatures, so one adapter
+serves both. Kernels take rows in calls whose size is chosen from a memory
+budget for their per-task partial sums (never from the row count alone), so
+memory stays bounded for any number of rows, components and features. Tasks
+have a fixed number of rows, so results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Protocol
+
+import numpy as np
+
+from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
+from .._stats import SufficientStats
+
+TASK_ROWS = 1024  # rows per task (16 of the kernels' 64-row blocks): fixed, so results
+# never depend on the thread count
+PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
+MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
+
+
+class ThreadControl(Protocol):
+    """Numba's thread API, which the Cython backend's ``_openmp`` module mirrors."""
+
+    def get_num_threads(self) -> int: ...
+
+    def set_num_threads(self, n_threads: int) -> None: ...
+
+
+def _upper_factors(mixture: Mixture) -> np.ndarray:
+    """U_k stacked (K, D, D), exactly zero below the diagonal (the kernels read whole tiles)."""
+    return np.triu(full_precisions_cholesky(mixture))
+
+
+def _weights_or_empty(sample_weight) -> np.ndarray:
+    if sample_weight is None:
+        return np.empty(0)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
+
+
+def _rows_of(weights: np.ndarray, rows: slice) -> np.ndarray:
+    return weights if weights.shape[0] == 0 else weights[rows]
+
+
+class CompiledBackend:
+    """A backend made of compiled kernel modules ``full``, ``diag`` and ``kmeans``.
+
+    Parameters
+    ----------
+    name : str
+        The backend's name ('numba' or 'cython').
+    full, diag, kmeans : module
+        The kernel modules (same functions and signatures in both families).
+    threads : ThreadControl
+        Gets and sets the kernels' thread count.
+    max_threads : int
+        The most threads the kernels can be given (Numba's pool size).
+    """
+
+    def __init__(self, name: str, full: ModuleType, diag: ModuleType, kmeans: ModuleType,
+                 threads: ThreadControl, max_threads: int):
+        self.name = name
+        self.max_threads = max_threads
+        self.full = full
+        self.diag = diag
+        self.kmeans = kmeans
+        self.threads = threads
+
+    def _calls(self, n_samples: int, bytes_per_task: int):
+        n_tasks = max(MIN_TASKS_PER_THREAD * self.threads.get_num_threads(),
+                      PARTIALS_BUDGET_BYTES // max(bytes_per_task, 1))
+        rows_per_call = n_tasks * TASK_ROWS
+        for start in range(0, n_samples, rows_per_call):
+            yield slice(start, min(start + rows_per_call, n_samples))
+
+    def accumulate(self, X, sample_weight, mixture: Mixture, stats: SufficientStats) -> None:
+        """One fused E-step over X: add its log-likelihood and shifted sums to stats."""
+        if not np.array_equal(stats.shift, mixture.means):
+            raise ValueError("the compiled kernels take their sums about the current means")
+        weights = _weights_or_empty(sample_weight)
+        log_norm = mixture.log_norm()
+        loglik = np.zeros(1)
+        n_components, n_features = mixture.means.shape
+        scatter = mixture.covariance_type in ("full", "tied")
+        if scatter:
+            prec_chol = _upper_factors(mixture)
+            per_component = mixture.covariance_type == "full"
+            second = stats.second if per_component else stats.second[None]
+            scatter_shift = (
+                stats.shift[0] if stats.scatter_shift is None else stats.scatter_shift
+            )
+            n_scatter = n_components if per_component else 1
+            bytes_per_task = 8 * (n_components * (n_features + 1) + n_scatter * n_features**2)
+        else:
+            prec_chol = diagonal_precisions_cholesky(mixture)
+            bytes_per_task = 8 * n_components * (2 * n_features + 1)
+        for rows in self._calls(X.shape[0], bytes_per_task):
+            if scatter:
+                self.full.accumulate(
+                    X[rows], _rows_of(weights, rows), mixture.means, prec_chol, log_norm,
+                    per_component, scatter_shift, TASK_ROWS,
+                    loglik, stats.resp_sum, stats.first, second,
+                )
+            else:
+                self.diag.accumulate(
+                    X[rows], _rows_of(weights, rows), mixture.means, prec_chol, log_norm,
+                    TASK_ROWS, loglik, stats.resp_sum, stats.first, stats.second,
+                )
+        if scatter:
+            # Diagonal tiles also sum a few entries below the diagonal: keep the upper triangle.
+            stats.second[...] = np.triu(stats.second)
+        stats.log_likelihood += float(loglik[0])
+        stats.total_weight += float(X.shape[0] if sample_weight is None else weights.sum())
+
+    def weighted_log_prob(self, X, mixture: Mixture, out=None) -> np.ndarray:
+        """log(w_k N(x | μ_k, Σ_k)) for every row of X, shape (n, K), float64."""
+        if out is None:
+            out = np.empty((X.shape[0], mixture.n_components))
+        if mixture.covariance_type in ("full", "tied"):
+            self.full.weighted_log_prob(
+                X, mixture.means, _upper_factors(mixture), mixture.log_norm(), out
+            )
+        else:
+            self.diag.weighted_log_prob(
+                X, mixture.means, diagonal_precisions_cholesky(mixture), mixture.log_norm(),
+                out,
+            )
+        return out
+
+    # --- k-means primitives ---------------------------------------------------
+
+    def update_closest(self, X, center, closest) -> None:
+        """closest ← min(closest, ‖x − center‖²), row by row."""
+        center = np.ascontiguousarray(center, dtype=np.float64).reshape(1, -1)
+        self.kmeans.update_closest(X, center, closest)
+
+    def candidate_potentials(self, X, sample_weight, closest, candidates) -> np.ndarray:
+        """Σ_n w_n min(closest_n, ‖x_n − c‖²) for each candidate centre c."""
+        weights = _weights_or_empty(sample_weight)
+        candidates = np.ascontiguousarray(candidates, dtype=np.float64)
+        potentials = np.zeros(candidates.shape[0])
+        for rows in self._calls(X.shape[0], 8 * candidates.shape[0]):
+            self.kmeans.candidate_potentials(
+                X[rows], _rows_of(weights, rows), closest[rows], candidates, TASK_ROWS,
+                potentials,
+            )
+        return potentials
+
+    def lloyd_step(self, X, sample_weight, centers):
+        """Per-centre Σ w (x − c), Σ w and the inertia Σ w ‖x − c‖² of the nearest centres."""
+        weights = _weights_or_empty(sample_weight)
+        centers = np.ascontiguousarray(centers, dtype=np.float64)
+        sums = np.zeros_like(centers)
+        counts = np.zeros(centers.shape[0])
+        inertia = np.zeros(1)
+        for rows in self._calls(X.shape[0], 8 * centers.shape[0] * (centers.shape[1] + 1)):
+            self.kmeans.lloyd_step(
+                X[rows], _rows_of(weights, rows), centers, TASK_ROWS, sums, counts, inertia
+            )
+        return sums, counts, float(inertia[0])
+
+    def assign_labels(self, X, centers) -> np.ndarray:
+        """The index of the nearest centre for every row."""
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        self.kmeans.assign_labels(X, np.ascontiguousarray(centers, dtype=np.float64), labels)
+        return labels
