@@ -1,18 +1,20 @@
 """Time and memory of EM: one iteration, a whole fit, and scikit-learn as a baseline."""
 
-from .common import SHAPES, dataset, initial_parameters, quiet, set_threads
+from .common import SHAPES, dataset, initial_parameters, quiet, require_backend, set_threads
 
 
 class EMIteration:
     """One EM iteration (fused E-step + M-step) of fastem on the reference shapes."""
 
-    params = (list(SHAPES), ["full", "diag"], ["float64", "float32"], ["numba", "numpy"])
+    params = (list(SHAPES), ["full", "diag"], ["float64", "float32"],
+              ["numba", "cython", "numpy"])
     param_names = ["shape", "covariance", "dtype", "backend"]
     timeout = 900
 
     def setup(self, shape, covariance, dtype, backend):
         from fastem import GaussianMixture
 
+        require_backend(backend)
         set_threads()
         quiet()
         self.X = dataset(shape, dtype)

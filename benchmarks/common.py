@@ -22,14 +22,27 @@ THREADS = os.environ.get("FASTEM_BENCH_THREADS")
 
 
 def set_threads():
-    """Apply FASTEM_BENCH_THREADS to Numba and BLAS alike."""
+    """Apply FASTEM_BENCH_THREADS to fastem's compiled backends and BLAS alike."""
     if THREADS is None:
         return
-    import numba
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(int(THREADS))
+    from fastem.backends import available_backends, get_backend
+
+    for name, reason in available_backends().items():
+        if reason is None and name != "numpy":
+            get_backend(name).threads.set_num_threads(int(THREADS))
     threadpool_limits(limits=int(THREADS))
+
+
+def require_backend(name):
+    """Skip a benchmark (asv reads NotImplementedError in setup as 'skipped') if
+    ``name`` cannot run here."""
+    from fastem.backends import available_backends
+
+    reason = available_backends()[name]
+    if reason is not None:
+        raise NotImplementedError(f"fastem backend {name!r}: {reason}")
 
 
 @lru_cache(maxsize=4)

@@ -7,7 +7,8 @@ algebra between their calls (Cholesky factors of K small matrices) gains
 nothing from BLAS threads, whose busy-waiting would steal the cores from the
 kernels (measured: 7× slower iterations on small data). So while a compiled
 backend works, BLAS is held to one thread. The NumPy reference backend does its
-heavy lifting in BLAS, which gets the ``n_jobs`` threads instead.
+heavy lifting in BLAS and keeps BLAS's own setting (it is the readable truth,
+not a way to run fast).
 """
 
 from __future__ import annotations
@@ -44,13 +45,11 @@ def resolve_n_jobs(n_jobs: int | None) -> int | None:
 @contextlib.contextmanager
 def kernel_threads(backend, n_jobs: int | None = None) -> Iterator[None]:
     """A context in which ``backend`` runs on ``n_jobs`` threads and BLAS does not compete."""
-    n_threads = resolve_n_jobs(n_jobs)
     threads = getattr(backend, "threads", None)
-    if threads is None:  # the NumPy reference: its threads are BLAS's
-        with (_controller().limit(limits=n_threads, user_api="blas")
-              if n_threads is not None else contextlib.nullcontext()):
-            yield
+    if threads is None:  # the NumPy reference: its threads are BLAS's own
+        yield
         return
+    n_threads = resolve_n_jobs(n_jobs)
     previous = threads.get_num_threads()
     if n_threads is not None:
         threads.set_num_threads(min(n_threads, backend.max_threads))

@@ -7,9 +7,12 @@ For each reference case both libraries start from the same initial parameters
 E-step. Runs of the two libraries are interleaved and the median is reported,
 with fastem's GFLOP/s (full covariance: ≈ 2·N·K·D·(D+1) flops an iteration)
 and its share of the machine's peak, measured as BLAS matrix-multiply speed on
-the same threads. Extra peak memory is the growth of the peak resident memory
-of a fresh process during ``fit`` beyond the data it already holds, as a
-multiple of the size of X.
+the same threads. Each compiled backend that runs here (numba, cython) gets
+its own row, its runs interleaved with the others'. Extra peak memory is the
+growth of the peak resident memory of a fresh process during ``fit`` beyond
+the data it already holds, as a multiple of the size of X. Last, the time a
+fresh process takes to import fastem and fit 1,000 points, per backend (warm
+Numba cache: what a user pays on every new process).
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ def initial_parameters(X, case: Case, seed: int = 0) -> dict:
             "precisions_init": start.precisions_}
 
 
-def _fit_seconds(estimator_class, X, case: Case, init: dict, max_iter: int) -> float:
+def _fit_seconds(estimator_class, X, case: Case, init: dict, max_iter: int,
+                 options: dict | None = None) -> float:
     model = estimator_class(case.n_components, covariance_type=case.covariance_type, tol=0.0,
-                            max_iter=max_iter, **init)
+                            max_iter=max_iter, **init, **(options or {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         started = time.perf_counter()
@@ -82,15 +86,24 @@ def _fit_seconds(estimator_class, X, case: Case, init: dict, max_iter: int) -> f
         return time.perf_counter() - started
 
 
-def time_per_iteration(estimator_class, X, case, init, short, long, repeats) -> list[float]:
+def time_per_iteration(estimator_class, X, case, init, short, long, repeats,
+                       options: dict | None = None) -> list[float]:
     return [
-        (_fit_seconds(estimator_class, X, case, init, long)
-         - _fit_seconds(estimator_class, X, case, init, short)) / (long - short)
+        (_fit_seconds(estimator_class, X, case, init, long, options)
+         - _fit_seconds(estimator_class, X, case, init, short, options)) / (long - short)
         for _ in range(repeats)
     ]
 
 
-def prepared_case(case: Case, seed: int, scale: float):
+def compiled_backends() -> list[str]:
+    """The compiled backends that run here, fastest first."""
+    from .backends import available_backends
+
+    return [name for name, reason in available_backends().items()
+            if reason is None and name != "numpy"]
+
+
+def prepared_case(case: Case, seed: int, scale: float, backends=()):
     """The scaled case, its data, shared initial parameters, with the kernels loaded."""
     from . import GaussianMixture
     from .datasets import make_mixture
@@ -99,55 +112,68 @@ def prepared_case(case: Case, seed: int, scale: float):
     X, _ = make_mixture(case.n_samples, case.n_features, case.n_components,
                         dtype=case.dtype, random_state=seed)
     init = initial_parameters(X, case, seed)
-    _fit_seconds(GaussianMixture, X[:2000], case, init, 1)  # compile / load the kernels
+    for backend in backends:  # compile / load the kernels outside the timings
+        _fit_seconds(GaussianMixture, X[:2000], case, init, 1, {"backend": backend})
     return case, X, init
 
 
 def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
-             scale: float = 1.0, memory: bool = True, peaks: dict | None = None) -> dict:
+             scale: float = 1.0, memory: bool = True, peaks: dict | None = None,
+             backends: list[str] | None = None, threads: int | None = None) -> list[dict]:
+    """One row per fastem backend, each against the same scikit-learn median."""
     from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
     from . import GaussianMixture
 
-    case, X, init = prepared_case(case, seed, scale)
-    fastem_times, sklearn_times = [], []
-    for _ in range(repeats):  # interleaved, so both see the same machine state
-        fastem_times += time_per_iteration(GaussianMixture, X, case, init, short, long, 1)
+    backends = backends or compiled_backends()
+    case, X, init = prepared_case(case, seed, scale, backends)
+    fastem_times = {backend: [] for backend in backends}
+    sklearn_times = []
+    for _ in range(repeats):  # interleaved, so all see the same machine state
+        for backend in backends:
+            fastem_times[backend] += time_per_iteration(
+                GaussianMixture, X, case, init, short, long, 1,
+                {"backend": backend, "n_jobs": threads})
         sklearn_times += time_per_iteration(SklearnGaussianMixture, X, case, init, short, long, 1)
-    fastem_median = statistics.median(fastem_times)
     sklearn_median = statistics.median(sklearn_times)
-    gflops = case.flops_per_iteration() / fastem_median / 1e9
     peak = (peaks or {}).get(np.dtype(case.dtype).name, float("nan"))
-    row = {
-        "case": case.name,
-        "shape": f"{case.n_samples:.0e}x{case.n_features}, K={case.n_components}",
-        "covariance": case.covariance_type,
-        "dtype": np.dtype(case.dtype).name,
-        "fastem_s": fastem_median,
-        "sklearn_s": sklearn_median,
-        "speedup": sklearn_median / fastem_median,
-        "gflops": gflops,
-        "peak_percent": 100.0 * gflops / peak,
-    }
-    if memory:
-        row["fastem_mem"] = extra_peak_memory("fastem", X, init, case.covariance_type)
-        row["sklearn_mem"] = extra_peak_memory("sklearn", X, init, case.covariance_type)
-    return row
+    sklearn_mem = (extra_peak_memory("sklearn", X, init, case.covariance_type)
+                   if memory else None)
+    rows = []
+    for backend in backends:
+        fastem_median = statistics.median(fastem_times[backend])
+        gflops = case.flops_per_iteration() / fastem_median / 1e9
+        row = {
+            "case": case.name,
+            "shape": f"{case.n_samples:.0e}x{case.n_features}, K={case.n_components}",
+            "covariance": case.covariance_type,
+            "dtype": np.dtype(case.dtype).name,
+            "backend": backend,
+            "fastem_s": fastem_median,
+            "sklearn_s": sklearn_median,
+            "speedup": sklearn_median / fastem_median,
+            "gflops": gflops,
+            "peak_percent": 100.0 * gflops / peak,
+        }
+        if memory:
+            row["fastem_mem"] = extra_peak_memory(backend, X, init, case.covariance_type)
+            row["sklearn_mem"] = sklearn_mem
+        rows.append(row)
+    return rows
 
 
 def thread_scaling(case: Case, thread_counts: list[int], *, repeats: int, short: int,
                    long: int, seed: int = 0, scale: float = 1.0) -> list[dict]:
     """fastem's time per iteration at each thread count, and the speed-up over the first."""
-    import numba
-
     from . import GaussianMixture
 
-    case, X, init = prepared_case(case, seed, scale)
+    backend = compiled_backends()[0]
+    case, X, init = prepared_case(case, seed, scale, [backend])
     times = {threads: [] for threads in thread_counts}
     for _ in range(repeats):  # thread counts interleaved, as the libraries are above
         for threads in thread_counts:
-            numba.set_num_threads(threads)
-            times[threads] += time_per_iteration(GaussianMixture, X, case, init, short, long, 1)
+            times[threads] += time_per_iteration(GaussianMixture, X, case, init, short, long, 1,
+                                                 {"backend": backend, "n_jobs": threads})
     medians = {threads: statistics.median(values) for threads, values in times.items()}
     first = medians[thread_counts[0]]
     return [{"case": case.name, "threads": threads, "seconds": medians[threads],
@@ -181,10 +207,12 @@ _MEMORY_SCRIPT = textwrap.dedent("""
 
     warnings.simplefilter("ignore")
     library, data_path, init_path, covariance_type = sys.argv[1:5]
-    if library == "fastem":
-        from fastem import GaussianMixture
-    else:
+    if library == "sklearn":
         from sklearn.mixture import GaussianMixture
+    else:  # a fastem backend
+        import functools
+        import fastem
+        GaussianMixture = functools.partial(fastem.GaussianMixture, backend=library)
     X = np.load(data_path)
     init = dict(np.load(init_path))
     k = init["weights_init"].shape[0]
@@ -197,7 +225,10 @@ _MEMORY_SCRIPT = textwrap.dedent("""
 
 
 def extra_peak_memory(library: str, X, init: dict, covariance_type: str) -> float:
-    """Peak memory a fit adds beyond X, in a fresh process, as a multiple of X's size."""
+    """Peak memory a fit adds beyond X, in a fresh process, as a multiple of X's size.
+
+    library: 'sklearn', or the name of a fastem backend.
+    """
     with tempfile.TemporaryDirectory() as folder:
         data_path = os.path.join(folder, "X.npy")
         init_path = os.path.join(folder, "init.npz")
@@ -208,6 +239,23 @@ def extra_peak_memory(library: str, X, init: dict, covariance_type: str) -> floa
              covariance_type], capture_output=True, text=True, check=True)
     extra = json.loads(result.stdout.strip().splitlines()[-1])["extra_bytes"]
     return max(extra, 0) / X.nbytes
+
+
+_FIRST_FIT_SCRIPT = ("import numpy as np; from fastem import GaussianMixture; "
+                     "GaussianMixture(3, random_state=0, backend={backend!r}).fit("
+                     "np.random.default_rng(0).normal(size=(1000, 4)))")
+
+
+def first_fit_seconds(backend: str, repeats: int = 3) -> float:
+    """Median wall time of a fresh process that imports fastem and fits 1,000 points.
+
+    One unmeasured run first fills Numba's on-disk cache (a warm cache: what
+    every new process pays, not the one-time compilation).
+    """
+    command = [sys.executable, "-c", _FIRST_FIT_SCRIPT.format(backend=backend)]
+    subprocess.run(command, check=True)
+    return statistics.median(
+        _seconds(lambda: subprocess.run(command, check=True)) for _ in range(repeats))
 
 
 def matmul_peak_gflops(dtype=np.float64, size: int = 3000, repeats: int = 3) -> float:
@@ -227,7 +275,8 @@ def _seconds(function) -> float:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = (f"{'case':<12} {'shape':<18} {'cov':<5} {'dtype':<8} {'fastem s/it':>11} "
+    header = (f"{'case':<12} {'shape':<18} {'cov':<5} {'dtype':<8} {'backend':<7} "
+              f"{'fastem s/it':>11} "
               f"{'sklearn s/it':>12} {'speedup':>8} {'GFLOP/s':>8} {'% peak':>7} "
               f"{'fastem mem':>10} {'sklearn mem':>11}")
     lines = [header, "-" * len(header)]
@@ -236,7 +285,8 @@ def format_table(rows: list[dict]) -> str:
                   if "fastem_mem" in row else f"{'-':>10} {'-':>11}")
         lines.append(
             f"{row['case']:<12} {row['shape']:<18} {row['covariance']:<5} {row['dtype']:<8} "
-            f"{row['fastem_s']:>11.4f} {row['sklearn_s']:>12.4f} {row['speedup']:>7.1f}x "
+            f"{row['backend']:<7} {row['fastem_s']:>11.4f} {row['sklearn_s']:>12.4f} "
+            f"{row['speedup']:>7.1f}x "
             f"{row['gflops']:>8.1f} {row['peak_percent']:>6.1f}% {memory}"
         )
     return "\n".join(lines)
@@ -255,12 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurements (each is a fresh process)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: all cores)")
+                        help="threads for both libraries (default: all available cores)")
+    parser.add_argument("--backend", action="append", choices=["numba", "cython", "numpy"],
+                        help="time this fastem backend (repeatable); default: every "
+                             "compiled backend that runs here")
     parser.add_argument("--scaling", metavar="T1,T2,...",
                         help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)")
     args = parser.parse_args(argv)
-    import numba
+    from ._threads import available_cores
 
+    backends = args.backend or compiled_backends()
     cases = [c for c in CASES if args.case is None or c.name in args.case]
     repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
     if args.scaling:
@@ -275,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{row['case']:<12} {row['threads']:>7} {row['seconds']:>8.4f} "
                           f"{row['speedup']:>7.2f}x", flush=True)
         return 0
-    if args.threads is not None:
-        numba.set_num_threads(args.threads)
-    threads = numba.get_num_threads()
+    threads = args.threads or available_cores()
     rows = []
     with threadpool_limits(limits=threads):
         peaks = {name: matmul_peak_gflops(np.dtype(name)) for name in ("float64", "float32")}
@@ -286,11 +338,30 @@ def main(argv: list[str] | None = None) -> int:
               f"threads): {peaks['float64']:.0f} GFLOP/s float64, {peaks['float32']:.0f} "
               "float32; memory: extra peak during fit / size of X")
         for case in cases:
-            rows.append(run_case(case, repeats=repeats, short=short, long=long,
-                                 scale=args.scale, memory=not args.no_memory, peaks=peaks))
-            print(format_table(rows[-1:]).splitlines()[-1] if len(rows) > 1
-                  else format_table(rows), flush=True)
+            case_rows = run_case(case, repeats=repeats, short=short, long=long,
+                                 scale=args.scale, memory=not args.no_memory, peaks=peaks,
+                                 backends=backends, threads=threads)
+            table = format_table(case_rows).splitlines()
+            print("\n".join(table if not rows else table[2:]), flush=True)
+            rows += case_rows
+        if len(backends) > 1:
+            print(_ratios(rows, backends))
+        print("fresh process, import + first fit of 1,000 points (warm Numba cache): "
+              + ", ".join(f"{backend} {first_fit_seconds(backend):.2f} s"
+                          for backend in backends), flush=True)
     return 0
+
+
+def _ratios(rows: list[dict], backends: list[str]) -> str:
+    """Each backend's time per iteration relative to the first's, case by case."""
+    first = backends[0]
+    seconds = {(row["case"], row["backend"]): row["fastem_s"] for row in rows}
+    parts = [
+        f"{case}: " + ", ".join(f"{other}/{first} {seconds[case, other] / seconds[case, first]:.2f}"
+                               for other in backends[1:])
+        for case in dict.fromkeys(row["case"] for row in rows)
+    ]
+    return "time per iteration relative to " + first + ": " + "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,20 @@ DEMO_SHAPE = {"n_samples": 1_000_000, "n_features": 2, "n_components": 6}
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import numba
     from sklearn.exceptions import ConvergenceWarning
 
     from . import GaussianMixture, __version__
+    from .backends import get_backend
     from .datasets import make_mixture
+
+    backend = get_backend("auto")
 
     X, _ = make_mixture(args.n_samples, DEMO_SHAPE["n_features"], DEMO_SHAPE["n_components"],
                         random_state=args.seed)
     print(f"fastem {__version__}: fitting a {DEMO_SHAPE['n_components']}-component full-"
           f"covariance mixture to {X.shape[0]:,} points in {X.shape[1]} dimensions "
-          f"({numba.get_num_threads()} threads)")
+          f"({backend.name} backend, {backend.threads.get_num_threads()} threads)"
+          if hasattr(backend, "threads") else f"({backend.name} backend)")
     started = time.perf_counter()
     with warnings.catch_warnings():  # compile (first run) or load (cached) the kernels
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -1,8 +1,8 @@
 """Shared fixtures: data sets, initial parameters and the backends to run on."""
 
+import importlib.util
 import os
 
-import numba
 import numpy as np
 import pytest
 
@@ -23,10 +23,12 @@ COMPILED_BACKENDS = [name for name in BACKENDS if name != "numpy"]
 
 
 def pytest_configure(config):
-    """Every EM run in the suite checks that its lower bound never decreases."""
+    """Every EM run checks that its lower bound never decreases; Numba's warnings are errors."""
     import fastem._em
 
     fastem._em.CHECK_MONOTONE = True
+    if importlib.util.find_spec("numba") is not None:  # the suite also runs without Numba
+        config.addinivalue_line("filterwarnings", "error::numba.NumbaWarning")
 
 
 def pytest_report_header(config):
@@ -39,14 +41,6 @@ def pytest_report_header(config):
 @pytest.fixture(params=COMPILED_BACKENDS)
 def compiled_backend(request):
     return request.param
-
-
-@pytest.fixture
-def restore_threads():
-    """Let a test change Numba's thread count and put it back afterwards."""
-    threads = numba.get_num_threads()
-    yield
-    numba.set_num_threads(threads)
 
 
 def random_mixture(rng, covariance_type, n_components, n_features, scale=1.0, offset=0.0):

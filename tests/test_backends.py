@@ -1,12 +1,13 @@
 """Every compiled backend against the NumPy reference, kernel by kernel and fit by fit."""
 
+import sys
 import warnings
 
-import numba
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
+import fastem.backends._compiled
 from fastem import GaussianMixture, available_backends
 from fastem._em import expectation
 from fastem.backends import get_backend, numpy_backend
@@ -119,17 +120,15 @@ def test_full_fit_matches_reference(compiled_backend, covariance_type, dtype, we
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_type,
-                                                 restore_threads):
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("needs at least 2 threads")
+def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_type):
+    if get_backend(compiled_backend).max_threads < 2:
+        pytest.skip(f"{compiled_backend} runs on one thread here")
     X, _ = make_mixture(70_001, 5, 4, random_state=9)
     sample_weight = _weights(X.shape[0], True)
     fitted = []
     for threads in (1, 2):
-        numba.set_num_threads(threads)
         model = GaussianMixture(4, covariance_type=covariance_type, tol=0.0, max_iter=5,
-                                random_state=1, backend=compiled_backend)
+                                random_state=1, backend=compiled_backend, n_jobs=threads)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, sample_weight=sample_weight)
@@ -144,15 +143,45 @@ def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_ty
 def test_statistics_do_not_depend_on_how_rows_are_grouped_into_calls(compiled_backend,
                                                                      monkeypatch):
     """Per-call grouping (set by a memory budget) must not change a single bit."""
-    from fastem.backends import numba_backend
-
+    backend = get_backend(compiled_backend)
     mixture = random_mixture(np.random.default_rng(2), "full", 4, 6)
     X = _data(50_000, 6, np.float64, seed=3)
-    whole = expectation(X, None, mixture, numba_backend)
-    monkeypatch.setattr(numba_backend, "PARTIALS_BUDGET_BYTES", 1)  # one task per call
-    split = expectation(X, None, mixture, numba_backend)
+    whole = expectation(X, None, mixture, backend)
+    monkeypatch.setattr(fastem.backends._compiled, "PARTIALS_BUDGET_BYTES", 1)  # 1 task/call
+    split = expectation(X, None, mixture, backend)
     assert whole.log_likelihood == split.log_likelihood
     np.testing.assert_array_equal(whole.second, split.second)
+
+
+def test_compiled_backends_agree_with_each_other():
+    """numba and cython side by side (each is also checked against numpy above)."""
+    compiled = [name for name in ("numba", "cython") if available_backends()[name] is None]
+    if len(compiled) < 2:
+        pytest.skip("needs both compiled backends")
+    rng = np.random.default_rng(5)
+    for covariance_type in COVARIANCE_TYPES:
+        mixture = random_mixture(rng, covariance_type, n_components=6, n_features=11)
+        X = _data(9_999, 11, np.float32, seed=6, offset=50.0)
+        sample_weight = _weights(X.shape[0], True)
+        numba_stats, cython_stats = (
+            expectation(X, sample_weight, mixture, get_backend(name)) for name in compiled
+        )
+        _assert_stats_close(cython_stats, numba_stats, KERNEL_PARITY)
+        np.testing.assert_allclose(
+            get_backend("cython").weighted_log_prob(X, mixture),
+            get_backend("numba").weighted_log_prob(X, mixture), rtol=KERNEL_PARITY,
+        )
+
+
+# --- selection -------------------------------------------------------------------
+
+
+def _make_unimportable(monkeypatch, *modules):
+    """Make these modules fail to import, as on a machine that lacks them."""
+    for backend_module in ("fastem.backends.numba_backend", "fastem.backends.cython_backend"):
+        monkeypatch.delitem(sys.modules, backend_module, raising=False)
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
 
 
 def test_backend_selection():
@@ -160,6 +189,41 @@ def test_backend_selection():
     assert get_backend("numpy") is numpy_backend
     with pytest.raises(ValueError, match="Unknown backend 'cuda'"):
         get_backend("cuda")
+    for name, reason in available_backends().items():
+        if reason is None:
+            assert get_backend(name).name == name
+
+
+def test_auto_falls_back_to_cython_without_numba(monkeypatch):
+    if available_backends()["cython"] is not None:
+        pytest.skip("the Cython kernels are not built here")
+    _make_unimportable(monkeypatch, "numba")
+    reasons = available_backends()
+    assert reasons["numba"].startswith("not installed") and "pip install numba" in reasons["numba"]
+    assert reasons["cython"] is None
+    assert get_backend("auto").name == "cython"
+    with pytest.raises(ValueError, match="'numba' backend is not available: not installed"):
+        get_backend("numba")
+
+
+def test_auto_falls_back_to_numpy_with_a_warning_saying_how_to_get_speed(monkeypatch, blobs):
+    _make_unimportable(monkeypatch, "numba", "fastem._cython")
+    reasons = available_backends()
+    assert reasons["cython"].startswith("not built")
+    with pytest.raises(ValueError, match="'cython' backend is not available: not built"):
+        get_backend("cython")
+    with pytest.warns(RuntimeWarning, match="pip install numba"):
+        model = GaussianMixture(2, max_iter=2, random_state=0).fit(blobs)
+    assert model.backend_ == "numpy"
+
+
+def test_numba_disable_jit_is_reported_and_skipped(monkeypatch):
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    assert available_backends()["numba"].startswith("disabled: NUMBA_DISABLE_JIT")
+    with pytest.raises(ValueError, match="disabled"):
+        get_backend("numba")
+    if available_backends()["cython"] is None:
+        assert get_backend("auto").name == "cython"
 
 
 def test_backend_environment_variable_overrides_auto(monkeypatch, blobs):
@@ -170,3 +234,64 @@ def test_backend_environment_variable_overrides_auto(monkeypatch, blobs):
         model.fit(blobs)
     assert model.backend_ == "numpy"
 
+
+# --- threads ---------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_n_jobs_sets_the_kernels_threads_and_restores_them(compiled_backend, monkeypatch,
+                                                           blobs):
+    backend = get_backend(compiled_backend)
+    before = backend.threads.get_num_threads()
+    seen = []
+    accumulate = backend.accumulate
+
+    def recording(*args):
+        seen.append(backend.threads.get_num_threads())
+        return accumulate(*args)
+
+    monkeypatch.setattr(backend, "accumulate", recording)
+    wanted = min(2, backend.max_threads)
+    GaussianMixture(3, max_iter=3, tol=0.0, random_state=0, backend=compiled_backend,
+                    n_jobs=wanted).fit(blobs)
+    assert seen and set(seen) == {wanted}
+    assert backend.threads.get_num_threads() == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_n_jobs_minus_one_means_every_available_core(compiled_backend, monkeypatch, blobs):
+    from fastem._threads import available_cores
+
+    backend = get_backend(compiled_backend)
+    seen = []
+    accumulate = backend.accumulate
+    monkeypatch.setattr(backend, "accumulate",
+                        lambda *a: (seen.append(backend.threads.get_num_threads()),
+                                    accumulate(*a)))
+    GaussianMixture(2, max_iter=2, tol=0.0, random_state=0, backend=compiled_backend,
+                    n_jobs=-1).fit(blobs)
+    assert set(seen) == {min(available_cores(), backend.max_threads)}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_blas_is_held_to_one_thread_while_compiled_kernels_run(compiled_backend, monkeypatch,
+                                                               blobs):
+    from threadpoolctl import threadpool_info
+
+    backend = get_backend(compiled_backend)
+    blas_threads = []
+    accumulate = backend.accumulate
+    monkeypatch.setattr(backend, "accumulate", lambda *a: (
+        blas_threads.extend(p["num_threads"] for p in threadpool_info()
+                            if p["user_api"] == "blas"),
+        accumulate(*a)))
+    GaussianMixture(2, max_iter=2, tol=0.0, random_state=0, backend=compiled_backend).fit(blobs)
+    if not blas_threads:
+        pytest.skip("threadpoolctl finds no BLAS library here")
+    assert set(blas_threads) == {1}
+
+
+@pytest.mark.parametrize("n_jobs, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)])
+def test_bad_n_jobs_is_rejected(n_jobs, error, blobs):
+    with pytest.raises(error, match="n_jobs"):
+        GaussianMixture(2, n_jobs=n_jobs).fit(blobs)
