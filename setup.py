@@ -1,6 +1,6 @@
 """Build the Cython kernels; all metadata lives in pyproject.toml.
 
-The extensions in ``fastem/_cython`` are optional: they are the compiled
+The extensions in ``src/fastem/_cython`` are optional: they are the compiled
 fallback for machines without Numba. They are built with OpenMP where the
 compiler supports it (else serially) and, unless ``FASTEM_BUILD_NATIVE=0``,
 for the CPU that builds them (``-march=native``; set it to 0 for a portable
@@ -110,7 +110,7 @@ def cython_extensions():
         _warn(f"fastem: Cython kernels not built ({error}).")
         return []
     extensions = [
-        Extension(f"fastem._cython.{name}", [f"fastem/_cython/{name}.pyx"],
+        Extension(f"fastem._cython.{name}", [f"src/fastem/_cython/{name}.pyx"],
                   include_dirs=[numpy.get_include()],
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         for name in CYTHON_MODULES
