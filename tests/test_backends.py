@@ -177,7 +177,8 @@ def test_compiled_backends_agree_with_each_other():
 
 
 def _make_unimportable(monkeypatch, *modules):
-    """Make these modules fail to import, as on a machine that lacks them."""
+    """Make these modules fail to import, as on a machine that lacks them ('auto' unforced)."""
+    monkeypatch.delenv("FASTEM_BACKEND", raising=False)
     for backend_module in ("fastem.backends.numba_backend", "fastem.backends.cython_backend"):
         monkeypatch.delitem(sys.modules, backend_module, raising=False)
     for module in modules:
@@ -219,6 +220,7 @@ def test_auto_falls_back_to_numpy_with_a_warning_saying_how_to_get_speed(monkeyp
 
 def test_numba_disable_jit_is_reported_and_skipped(monkeypatch):
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    monkeypatch.delenv("FASTEM_BACKEND", raising=False)
     assert available_backends()["numba"].startswith("disabled: NUMBA_DISABLE_JIT")
     with pytest.raises(ValueError, match="disabled"):
         get_backend("numba")
