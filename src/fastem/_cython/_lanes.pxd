@@ -13,9 +13,10 @@ log(x), 1 ≤ x < 2⁵³: x = 2ᵉ m, m in [√½, √2), log m = 2 atanh((m −
 """
 
 from cython cimport floating
+from cython.parallel cimport parallel, prange
 from libc.math cimport floor, fma
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc
+from libc.stdlib cimport free, malloc
 
 cdef extern from *:
     """
@@ -60,6 +61,12 @@ cdef struct Lanes:
     double* total  # (BLOCK,) Σ_k exp(l_k − peak)
     double* log_total  # (BLOCK,)
     double* tile  # (TILE, BLOCK)
+
+
+# A covariance family's log-density of one block: lanes.log_prob[k, b] from lanes.xt.
+ctypedef void (*LogProbBlock)(const double* xt, const double* means, const double* prec_chol,
+                              const double* log_norm, Py_ssize_t K, Py_ssize_t D,
+                              Lanes* lanes) noexcept nogil
 
 
 cdef inline Lanes lanes_alloc(Py_ssize_t n_features, Py_ssize_t n_components) noexcept nogil:
@@ -213,3 +220,36 @@ cdef inline void add_partials(Py_ssize_t n_tasks, const double* part_loglik,
             out_first[i] += part_first[t * first_size + i]
         for i in range(second_size):
             out_second[i] += part_second[t * second_size + i]
+
+
+cdef inline bint log_prob_rows(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                               Py_ssize_t n_samples, Py_ssize_t D, LogProbBlock log_prob_block,
+                               const double* means, const double* prec_chol,
+                               const double* log_norm, Py_ssize_t K, double* out,
+                               int n_threads) noexcept nogil:
+    """out[n, k] = log(w_k N(x_n | k)) for every row, by blocks of 16 × BLOCK rows per task.
+
+    Returns False if a thread could not allocate its buffers.
+    """
+    cdef Py_ssize_t task_rows = 16 * BLOCK
+    cdef Py_ssize_t n_tasks = (n_samples + task_rows - 1) // task_rows
+    cdef Py_ssize_t t, step, block, stop, n_rows
+    cdef Lanes lanes
+    cdef bint failed = False
+    cdef bint* out_of_memory = &failed  # shared: a write through it reaches every thread
+    with parallel(num_threads=n_threads):
+        lanes = lanes_alloc(D, K)
+        for t in prange(n_tasks, schedule="static"):
+            if lanes.xt == NULL:
+                out_of_memory[0] = True
+                continue
+            stop = min((t + 1) * task_rows, n_samples)
+            for step in range((stop - t * task_rows + BLOCK - 1) // BLOCK):
+                block = t * task_rows + step * BLOCK
+                n_rows = min(<Py_ssize_t> BLOCK, stop - block)
+                load_block(X, row_stride, col_stride, D, NULL, block, n_rows, lanes.xt,
+                           lanes.wt)
+                log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, &lanes)
+                store_block(lanes.log_prob, K, block, n_rows, out)
+        free(lanes.xt)
+    return not failed

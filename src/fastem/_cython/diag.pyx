@@ -19,20 +19,20 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free
 
 from ._lanes cimport (
-    BLOCK, Lanes, add_partials, lanes_alloc, load_block, responsibilities_block, store_block,
+    BLOCK, Lanes, add_partials, lanes_alloc, load_block, log_prob_rows, responsibilities_block,
 )
 from ._openmp cimport current_threads
 
 
 cdef void _log_prob_block(const double* xt, const double* means, const double* prec_chol,
                           const double* log_norm, Py_ssize_t K, Py_ssize_t D,
-                          double* log_prob) noexcept nogil:
+                          Lanes* lanes) noexcept nogil:
     """log_prob[k, b] = log_norm_k − ½ Σ_d ((x_bd − μ_kd) p_kd)² for one block."""
     cdef Py_ssize_t k, d, b
     cdef double mean, precision, z
     cdef double* out
     for k in range(K):
-        out = log_prob + k * BLOCK
+        out = lanes.log_prob + k * BLOCK
         for b in range(BLOCK):
             out[b] = 0.0
         for d in range(D):
@@ -82,7 +82,7 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
         block = start + step * BLOCK
         load_block(X, row_stride, col_stride, D, weights, block,
                    min(<Py_ssize_t> BLOCK, stop - block), lanes.xt, lanes.wt)
-        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes.log_prob)
+        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
         loglik[0] += responsibilities_block(lanes.log_prob, K, lanes)
         _stats_block(lanes.xt, means, lanes.log_prob, K, D, resp_sum, first, second)
 
@@ -133,44 +133,18 @@ def accumulate(const floating[:, :] X, const double[::1] sample_weight,
                  &out_first[0, 0], &out_second[0, 0])
 
 
-cdef void _log_prob_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
-                         Py_ssize_t start, Py_ssize_t stop, const double* means,
-                         const double* prec_chol, const double* log_norm, Py_ssize_t K,
-                         Py_ssize_t D, Lanes* lanes, double* out) noexcept nogil:
-    cdef Py_ssize_t step, block, n_rows
-    for step in range((stop - start + BLOCK - 1) // BLOCK):
-        block = start + step * BLOCK
-        n_rows = min(<Py_ssize_t> BLOCK, stop - block)
-        load_block(X, row_stride, col_stride, D, NULL, block, n_rows, lanes.xt, lanes.wt)
-        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes.log_prob)
-        store_block(lanes.log_prob, K, block, n_rows, out)
-
-
 def weighted_log_prob(const floating[:, :] X, const double[:, ::1] means,
                       const double[:, ::1] prec_chol, const double[::1] log_norm,
                       double[:, ::1] out):
     """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score)."""
-    cdef Py_ssize_t n_samples = X.shape[0], D = X.shape[1], K = means.shape[0]
+    cdef Py_ssize_t n_samples = X.shape[0]
     if n_samples == 0:
         return
-    cdef Py_ssize_t task_rows = 16 * BLOCK
-    cdef Py_ssize_t n_tasks = (n_samples + task_rows - 1) // task_rows
-    cdef const floating* data = &X[0, 0]
-    cdef Py_ssize_t row_stride = X.strides[0] // sizeof(floating)
-    cdef Py_ssize_t col_stride = X.strides[1] // sizeof(floating)
-    cdef Py_ssize_t t
-    cdef Lanes lanes
-    cdef int failed = 0
-    cdef int* out_of_memory = &failed  # shared: a write through it reaches every thread
-    with nogil, parallel(num_threads=current_threads()):
-        lanes = lanes_alloc(D, K)
-        for t in prange(n_tasks, schedule="static"):
-            if lanes.xt == NULL:
-                out_of_memory[0] = 1
-            else:
-                _log_prob_task(data, row_stride, col_stride, t * task_rows,
-                               min((t + 1) * task_rows, n_samples), &means[0, 0],
-                               &prec_chol[0, 0], &log_norm[0], K, D, &lanes, &out[0, 0])
-        free(lanes.xt)
-    if failed:
+    cdef bint done
+    with nogil:
+        done = log_prob_rows(&X[0, 0], X.strides[0] // sizeof(floating),
+                             X.strides[1] // sizeof(floating), n_samples, X.shape[1],
+                             _log_prob_block, &means[0, 0], &prec_chol[0, 0], &log_norm[0],
+                             means.shape[0], &out[0, 0], current_threads())
+    if not done:
         raise MemoryError("could not allocate the kernel's block buffers")
