@@ -297,3 +297,23 @@ def test_blas_is_held_to_one_thread_while_compiled_kernels_run(compiled_backend,
 def test_bad_n_jobs_is_rejected(n_jobs, error, blobs):
     with pytest.raises(error, match="n_jobs"):
         GaussianMixture(2, n_jobs=n_jobs).fit(blobs)
+
+
+def test_a_threads_count_stays_with_the_python_thread_that_set_it(compiled_backend):
+    """As Numba's: fits in two Python threads may use different n_jobs without interfering."""
+    import threading
+
+    threads = get_backend(compiled_backend).threads
+    threads.set_num_threads(min(2, get_backend(compiled_backend).max_threads))
+    main_count = threads.get_num_threads()
+    seen = {}
+
+    def worker():
+        threads.set_num_threads(1)
+        seen["worker"] = threads.get_num_threads()
+
+    worker_thread = threading.Thread(target=worker)
+    worker_thread.start()
+    worker_thread.join()
+    assert seen["worker"] == 1
+    assert threads.get_num_threads() == main_count
