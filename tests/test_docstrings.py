@@ -10,10 +10,9 @@ import fastem
 
 
 def _modules():
-    names = ["fastem"] + [
+    return ["fastem"] + [
         info.name for info in pkgutil.walk_packages(fastem.__path__, prefix="fastem.")
     ]
-    return names
 
 
 @pytest.mark.parametrize("module_name", _modules())
