@@ -5,6 +5,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._persistence import load
 from ._recovery import DegenerateComponentWarning
 from .backends import available_backends
 from .gaussian_mixture import GaussianMixture
@@ -14,4 +15,10 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["DegenerateComponentWarning", "GaussianMixture", "available_backends", "__version__"]
+__all__ = [
+    "DegenerateComponentWarning",
+    "GaussianMixture",
+    "available_backends",
+    "load",
+    "__version__",
+]

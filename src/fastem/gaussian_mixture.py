@@ -302,6 +302,39 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = run.lower_bounds
         self.backend_ = backend.name
 
+    def _restore_mixture(self) -> None:
+        """Rebuild the internal Mixture from the fitted attributes (after loading)."""
+        self._mixture = Mixture(self.covariance_type, self.weights_, self.means_,
+                                self.precisions_cholesky_)
+
+    def save(self, path) -> None:
+        """Save the fitted model to a ``.npz`` file that :func:`fastem.load` reads.
+
+        The file holds plain arrays and JSON, no pickle (the format is described
+        in :mod:`fastem._persistence`), with the format version and the fastem
+        version that wrote it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; the name is used as given.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture, load
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> model = GaussianMixture(2, random_state=0).fit(X)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> model.save(path)
+        >>> bool(np.array_equal(load(path).predict_proba(X), model.predict_proba(X)))
+        True
+        """
+        from ._persistence import save
+
+        save(self, path)
+
     # --- prediction -----------------------------------------------------------
 
     def _checked_input(self, X):
