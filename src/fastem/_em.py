@@ -10,20 +10,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
+from ._data import ArrayRows
 from ._mixture import Mixture
 from ._mstep import m_step
 from ._stats import SufficientStats
 
 
+class RowSource(Protocol):
+    """Data that EM can pass over: an array, a memory-mapped file, a Dask array."""
+
+    def statistics(self, mixture: Mixture, backend) -> SufficientStats: ...
+
+
 def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
-    """The log-likelihood and shifted sums of X under ``mixture`` (one data pass)."""
-    scatter_shift = mixture.weights @ mixture.means if mixture.covariance_type == "tied" else None
-    stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
-    backend.accumulate(X, sample_weight, mixture, stats)
-    return stats
+    """The log-likelihood and shifted sums of an in-memory X under ``mixture`` (one pass)."""
+    return ArrayRows(X, sample_weight).statistics(mixture, backend)
 
 
 # Debug hook: with FASTEM_CHECK_MONOTONE=1 (the test suite sets it) every EM run
@@ -53,8 +58,7 @@ class EMRun:
 
 
 def run_em(
-    X,
-    sample_weight: np.ndarray | None,
+    data: RowSource,
     start: EMRun,
     *,
     backend,
@@ -75,7 +79,7 @@ def run_em(
     repaired = True  # the entering parameters come from outside this run
     for n_iter in range(1, max_iter + 1):
         previous = run.lower_bound
-        stats = expectation(X, sample_weight, run.mixture, backend)
+        stats = data.statistics(run.mixture, backend)
         lower_bound = stats.mean_log_likelihood
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound)

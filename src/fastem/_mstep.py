@@ -17,28 +17,13 @@ import numpy as np
 
 from ._mixture import Mixture, precisions_cholesky_from_covariances
 from ._recovery import repair_covariances
-from ._stats import SufficientStats
+from ._stats import SufficientStats, moved_scatter, symmetric_from_upper
 
 EMPTY_COMPONENT_GUARD = 10 * np.finfo(np.float64).eps
 
 
-def _symmetric(upper):
-    """Mirror the upper triangle of each (…, D, D) matrix to the lower one."""
-    lower = np.swapaxes(np.triu(upper, 1), -1, -2)
-    return np.triu(upper) + lower
-
-
-def _moved_scatter(scatter, first, resp_sum, move):
-    """Scatter about a + d from the scatter and first moment about a (see module)."""
-    cross = first[..., :, None] * move[..., None, :]
-    outer = move[..., :, None] * move[..., None, :]
-    return (
-        scatter - cross - np.swapaxes(cross, -1, -2) + resp_sum[..., None, None] * outer
-    )
-
-
 def _full_covariances(stats, nk, delta, reg_covar):
-    scatter = _moved_scatter(_symmetric(stats.second), stats.first, stats.resp_sum, delta)
+    scatter = moved_scatter(symmetric_from_upper(stats.second), stats.first, stats.resp_sum, delta)
     covariances = scatter / nk[:, None, None]
     covariances += reg_covar * np.eye(stats.shift.shape[1])
     return covariances
@@ -52,7 +37,7 @@ def _tied_covariance(stats, nk, means, reg_covar):
     move = means - centre
     cross = first_about_centre.T @ move
     between = cross + cross.T - (move * stats.resp_sum[:, None]).T @ move
-    covariance = (_symmetric(stats.second) - between) / nk.sum()
+    covariance = (symmetric_from_upper(stats.second) - between) / nk.sum()
     covariance += reg_covar * np.eye(stats.shift.shape[1])
     return covariance
 

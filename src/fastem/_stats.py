@@ -21,9 +21,25 @@ With r_nk the responsibility of component k for row n and w_n the row weight,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+
+def symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
+    """Mirror the upper triangle of each (…, D, D) matrix to the lower one."""
+    lower = np.swapaxes(np.triu(upper, 1), -1, -2)
+    return np.triu(upper) + lower
+
+
+def moved_scatter(scatter, first, resp_sum, move):
+    """Scatter about a + d from the scatter C and first moment S about a.
+
+    Σ w r (x − a − d)(x − a − d)ᵀ = C − S dᵀ − d Sᵀ + R d dᵀ, for each leading index.
+    """
+    cross = first[..., :, None] * move[..., None, :]
+    outer = move[..., :, None] * move[..., None, :]
+    return scatter - cross - np.swapaxes(cross, -1, -2) + resp_sum[..., None, None] * outer
 
 
 @dataclass
@@ -81,3 +97,37 @@ class SufficientStats:
     def mean_log_likelihood(self) -> float:
         """The per-sample (weighted) mean log-likelihood: EM's lower bound."""
         return self.log_likelihood / self.total_weight
+
+    def recentred(self, shift: np.ndarray, scatter_shift: np.ndarray | None = None):
+        """The same statistics taken about other centres (a new object).
+
+        Moving centre a_k by d_k = shift_k − a_k: S' = S − R d, and the
+        second moments follow :func:`moved_scatter` (full), Q − 2 S d + R d²
+        (diag, spherical), or, for the tied total scatter about c moved by
+        e = c' − c, with F = Σ_k S_k + R_k (a_k − c) the total first moment
+        about c: T − F eᵀ − e Fᵀ + (Σ R) e eᵀ.
+        """
+        shift = np.asarray(shift, dtype=np.float64)
+        move = shift - self.shift
+        first = self.first - self.resp_sum[:, None] * move
+        if self.covariance_type == "full":
+            second = moved_scatter(symmetric_from_upper(self.second), self.first,
+                                   self.resp_sum, move)
+        elif self.covariance_type == "tied":
+            scatter_shift = np.asarray(scatter_shift, dtype=np.float64)
+            total_first = (self.first + self.resp_sum[:, None]
+                           * (self.shift - self.scatter_shift)).sum(axis=0)
+            second = moved_scatter(symmetric_from_upper(self.second), total_first,
+                                   np.asarray(self.resp_sum.sum()),
+                                   scatter_shift - self.scatter_shift)
+        else:
+            second = self.second - 2.0 * self.first * move + self.resp_sum[:, None] * move**2
+        return replace(self, shift=shift, scatter_shift=scatter_shift, first=first,
+                       second=second)
+
+    def scaled(self, factor: float):
+        """Every sum multiplied by ``factor`` (a new object, same centres)."""
+        return replace(self, total_weight=self.total_weight * factor,
+                       log_likelihood=self.log_likelihood * factor,
+                       resp_sum=self.resp_sum * factor, first=self.first * factor,
+                       second=self.second * factor)

@@ -115,13 +115,29 @@ def check_precisions_init(precisions, covariance_type, n_components, n_features)
     return precisions
 
 
+def check_out_of_core_array(X) -> None:
+    """Shape and dtype of a memory-mapped X (its values are checked chunk by chunk)."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array, got a {X.ndim}D memory map of shape {X.shape}.")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"The memory-mapped X must hold numbers; its dtype is {X.dtype}.")
+    n_samples, n_features = X.shape
+    if n_samples < 2:
+        raise ValueError(f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
+                         "minimum of 2 is required.")
+    if n_features < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of "
+                         "1 is required.")
+
+
 FINITE_CHECK_ROWS = 1 << 16  # rows per chunk: the check never holds an N×D mask
 
 
-def check_finite(X, name: str = "X") -> None:
+def check_finite(X, name: str = "X", row_offset: int = 0) -> None:
     """Raise if X holds NaN or ±inf, saying how many and where the first one is.
 
     Scans X in row chunks, so its memory is a few MiB whatever the size of X.
+    ``row_offset`` is the number of X's first row in the data it comes from.
     """
     n_nan = n_inf = 0
     first = None
@@ -136,7 +152,7 @@ def check_finite(X, name: str = "X") -> None:
         bad = np.argwhere(nan_mask | inf_mask)
         if first is None and bad.size:
             row, column = bad[0]
-            first = (start + int(row), int(column), chunk[row, column])
+            first = (row_offset + start + int(row), int(column), chunk[row, column])
     if first is None:
         return
     counts = " and ".join(
@@ -150,20 +166,36 @@ def check_finite(X, name: str = "X") -> None:
     )
 
 
-def check_sample_weight(sample_weight, n_samples):
-    """A float64 copy of the weights, or None for unit weights."""
+def sample_weight_array(sample_weight, n_samples):
+    """The weights as an array of shape (n_samples,), not copied, or None; values unchecked."""
     if sample_weight is None:
         return None
     weights = np.asarray(sample_weight)
     if weights.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
-    weights = np.array(np.broadcast_to(weights, (n_samples,)) if weights.ndim == 0 else weights,
-                       dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.broadcast_to(weights, (n_samples,))
     if weights.ndim != 1 or weights.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight.shape == {weights.shape}, expected {(n_samples,)}: one "
             "weight per row of X."
         )
+    return weights
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """A float64 copy of the weights, or None for unit weights."""
+    weights = sample_weight_array(sample_weight, n_samples)
+    if weights is None:
+        return None
+    weights = np.array(weights, dtype=np.float64)
+    if check_weight_values(weights) <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row must have weight.")
+    return weights
+
+
+def check_weight_values(weights: np.ndarray) -> float:
+    """Raise on NaN, infinite or negative weights; return their sum."""
     if not np.all(np.isfinite(weights)):
         raise ValueError("sample_weight contains NaN or infinity.")
     if np.any(weights < 0):
@@ -171,6 +203,4 @@ def check_sample_weight(sample_weight, n_samples):
             f"sample_weight must be non-negative; {np.count_nonzero(weights < 0)} "
             "weights are negative."
         )
-    if weights.sum() <= 0:
-        raise ValueError("sample_weight sums to zero: at least one row must have weight.")
-    return weights
+    return float(weights.sum())

@@ -14,12 +14,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation
+from ._dask import is_dask_array
+from ._data import ArrayRows, is_out_of_core
 from ._em import EMRun, run_em
 from ._initialization import initial_mixture
 from ._mixture import Mixture, precisions_from_cholesky
+from ._mstep import m_step
 from ._threads import kernel_threads
 from .backends import get_backend
 
+INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
 
 
@@ -209,30 +213,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels; equal to ``fit(X).predict(X)``.
         """
-        X = self._fit(X, sample_weight)
-        return self._labels(X)
+        data = self._fit(X, sample_weight)
+        if is_dask_array(X):
+            return self.predict(X)
+        return self._labels(data)
 
-    def _fit(self, X, sample_weight) -> np.ndarray:
+    def _fit(self, X, sample_weight):
         _validation.check_parameters(self)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2,
-            ensure_all_finite=False,
-        )
-        _validation.check_finite(X)
-        n_samples, n_features = X.shape
-        if n_samples < self.n_components:
+        self.__dict__.pop("_online_state", None)  # a fit ends any stream of partial_fit
+        data = self._row_source(X, sample_weight, reset=True)
+        if data.n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, n_samples = {n_samples}"
+                f"but got n_components = {self.n_components}, n_samples = {data.n_samples}"
             )
-        sample_weight = _validation.check_sample_weight(sample_weight, n_samples)
-        init_arrays = self._checked_init_arrays(n_features)
+        init_arrays = self._checked_init_arrays(data.n_features)
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs):
-            self._fit_em(X, sample_weight, init_arrays, backend)
-        return X
+            self._fit_em(data, init_arrays, backend)
+        return data
 
-    def _fit_em(self, X, sample_weight, init_arrays, backend) -> None:
+    def _row_source(self, X, sample_weight, *, reset: bool):
+        """The rows to fit, checked: in memory, memory-mapped (chunked) or Dask."""
+        if is_dask_array(X):
+            from ._dask import DaskRows, prepared_array
+
+            validate_data(self, prepared_array(X), skip_check_array=True, reset=reset)
+            return DaskRows(X, sample_weight, self.n_jobs)
+        if is_out_of_core(X):
+            _validation.check_out_of_core_array(X)
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            weights = _validation.sample_weight_array(sample_weight, X.shape[0])
+            data = ArrayRows.out_of_core(X, weights)
+            data.check_finite()
+            return data
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
+            ensure_min_samples=2, ensure_all_finite=False,
+        )
+        _validation.check_finite(X)
+        return ArrayRows(X, _validation.check_sample_weight(sample_weight, X.shape[0]))
+
+    def _fit_em(self, data, init_arrays, backend) -> None:
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -241,20 +263,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             self._print_init_start(init)
             if do_init:
-                mixture, covariances = initial_mixture(
-                    X, sample_weight, n_components=self.n_components,
-                    covariance_type=self.covariance_type, init_params=self.init_params,
-                    reg_covar=self.reg_covar, random_state=random_state, backend=backend,
-                    **init_arrays,
-                )
-                start = EMRun(mixture, covariances, -np.inf)
+                start = EMRun(*self._initial_mixture(data, init_arrays, random_state, backend),
+                              -np.inf)
             else:
                 start = EMRun(self._mixture, self.covariances_, self.lower_bound_)
             if self.max_iter == 0:
                 best = EMRun(start.mixture, start.covariances, -np.inf)
                 continue
             run = run_em(
-                X, sample_weight, start, backend=backend, reg_covar=self.reg_covar,
+                data, start, backend=backend, reg_covar=self.reg_covar,
                 max_iter=self.max_iter, tol=self.tol, on_iteration=self._print_iteration,
             )
             self._print_init_end(run.lower_bound, run.converged)
@@ -269,6 +286,98 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best, backend)
+
+    def _initial_mixture(self, data, init_arrays, random_state, backend):
+        """The starting mixture and covariances, from (a sample of) the rows."""
+        X, sample_weight = data.initialisation_rows(random_state,
+                                                    min_rows=INIT_ROWS_PER_COMPONENT
+                                                    * self.n_components)
+        return initial_mixture(
+            X, sample_weight, n_components=self.n_components,
+            covariance_type=self.covariance_type, init_params=self.init_params,
+            reg_covar=self.reg_covar, random_state=random_state, backend=backend,
+            **init_arrays,
+        )
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one mini-batch of a stream: one step of stepwise EM.
+
+        The batch's sufficient statistics under the current parameters are
+        blended into a running average with step size η_t = (t + 1)^(−0.7)
+        (t batches seen before; :mod:`fastem._online` documents the
+        schedule), then the M-step gives the new parameters. Each row is read
+        once, so a stream that cannot be replayed can be fitted; for data that
+        can be re-read, :meth:`fit` (on an array, a memory-mapped file or a
+        Dask array) converges in fewer passes.
+
+        The first call on an unfitted model initialises the mixture from its
+        batch (``init_params``, ``*_init``; the batch needs at least
+        ``n_components`` rows); after :meth:`fit`, batches continue from the
+        fitted parameters. ``n_iter_`` counts the batches seen,
+        ``lower_bound_`` is the mean log-likelihood of the last batch under
+        the parameters it entered with, and ``converged_`` stays False (a
+        stream has no end to converge at).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One mini-batch.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The updated mixture.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> stream = (np.r_[rng.normal(-5, 1, (500, 1)), rng.normal(5, 1, (500, 1))]
+        ...           for _ in range(20))
+        >>> model = GaussianMixture(2, random_state=0)
+        >>> for batch in stream:
+        ...     model = model.partial_fit(rng.permutation(batch))
+        >>> np.round(np.sort(model.means_[:, 0]))
+        array([-5.,  5.])
+        """
+        from . import _online
+
+        _validation.check_parameters(self)
+        first_batch = not hasattr(self, "n_features_in_")
+        X = validate_data(self, X, reset=first_batch, dtype=[np.float64, np.float32],
+                          order="C", ensure_all_finite=False)
+        _validation.check_finite(X)
+        sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
+        backend = get_backend(self.backend)
+        with kernel_threads(backend, self.n_jobs):
+            if hasattr(self, "converged_"):
+                mixture, covariances = self._mixture, self.covariances_
+            else:
+                if X.shape[0] < self.n_components:
+                    raise ValueError(
+                        f"The first batch has {X.shape[0]} rows; it needs at least "
+                        f"n_components = {self.n_components} to initialise the mixture."
+                    )
+                mixture, covariances = self._initial_mixture(
+                    ArrayRows(X, sample_weight),
+                    self._checked_init_arrays(X.shape[1]),
+                    check_random_state(self.random_state), backend,
+                )
+            state, lower_bound = _online.step(getattr(self, "_online_state", None), X,
+                                              sample_weight, mixture, backend)
+            mixture, covariances, _ = m_step(state.statistics, self.reg_covar)
+        streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
+        n_steps = self.n_iter_ + 1 if streaming else 1
+        lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
+        self._set_fitted(EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
+                         backend)
+        self._online_state = state
+        return self
 
     def _checked_init_arrays(self, n_features):
         n_components = self.n_components
@@ -337,31 +446,45 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --- prediction -----------------------------------------------------------
 
-    def _checked_input(self, X):
+    def _checked_input(self, X) -> ArrayRows:
+        """The rows of X to predict on: in memory, or a memory map read in chunks."""
         check_is_fitted(self)
+        if is_out_of_core(X):
+            _validation.check_out_of_core_array(X)
+            validate_data(self, X, skip_check_array=True, reset=False)
+            data = ArrayRows.out_of_core(X, None)
+            data.check_finite()
+            return data
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C",
                           ensure_all_finite=False)
         _validation.check_finite(X)
-        return X
+        return ArrayRows(X, None)
 
-    def _weighted_log_prob_chunks(self, X):
-        """(rows, log(w_k N(x | k))) for consecutive chunks of X: never all N×K at once."""
+    def _weighted_log_prob_chunks(self, data: ArrayRows):
+        """(rows, log(w_k N(x | k))) for consecutive chunks of rows: never all N×K at once."""
         backend = get_backend(self.backend)
         mixture = Mixture(
             self.covariance_type, self.weights_, self.means_, self.precisions_cholesky_
         )
         n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * self.n_components))
-        for start in range(0, X.shape[0], n_rows):
-            rows = slice(start, min(start + n_rows, X.shape[0]))
-            with kernel_threads(backend, self.n_jobs):
-                log_prob = backend.weighted_log_prob(X[rows], mixture)
-            yield rows, log_prob
+        for rows, chunk, _ in data.chunks():
+            for start in range(0, chunk.shape[0], n_rows):
+                part = slice(start, min(start + n_rows, chunk.shape[0]))
+                with kernel_threads(backend, self.n_jobs):
+                    log_prob = backend.weighted_log_prob(chunk[part], mixture)
+                yield slice(rows.start + part.start, rows.start + part.stop), log_prob
 
-    def _labels(self, X):
-        labels = np.empty(X.shape[0], dtype=np.intp)
-        for rows, log_prob in self._weighted_log_prob_chunks(X):
+    def _labels(self, data: ArrayRows):
+        labels = np.empty(data.n_samples, dtype=np.intp)
+        for rows, log_prob in self._weighted_log_prob_chunks(data):
             labels[rows] = np.argmax(log_prob, axis=1)
         return labels
+
+    def _map_dask(self, method: str, X):
+        from ._dask import map_rows
+
+        check_is_fitted(self)
+        return map_rows(self, method, X)
 
     def predict(self, X):
         """Predict the most probable component of each row of X.
@@ -376,6 +499,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        if is_dask_array(X):
+            return self._map_dask("predict", X)
         return self._labels(self._checked_input(X))
 
     def predict_proba(self, X):
@@ -391,9 +516,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Responsibilities, in the floating dtype of X.
         """
-        X = self._checked_input(X)
-        resp = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
-        for rows, log_prob in self._weighted_log_prob_chunks(X):
+        if is_dask_array(X):
+            return self._map_dask("predict_proba", X)
+        data = self._checked_input(X)
+        resp = np.empty((data.n_samples, self.n_components), dtype=data.dtype)
+        for rows, log_prob in self._weighted_log_prob_chunks(data):
             resp[rows] = np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
         return resp
 
@@ -410,9 +537,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             log p(x) for each row, in the floating dtype of X.
         """
-        X = self._checked_input(X)
-        log_prob_norm = np.empty(X.shape[0], dtype=X.dtype)
-        for rows, log_prob in self._weighted_log_prob_chunks(X):
+        if is_dask_array(X):
+            return self._map_dask("score_samples", X)
+        data = self._checked_input(X)
+        log_prob_norm = np.empty(data.n_samples, dtype=data.dtype)
+        for rows, log_prob in self._weighted_log_prob_chunks(data):
             log_prob_norm[rows] = logsumexp(log_prob, axis=1)
         return log_prob_norm
 

@@ -83,7 +83,9 @@ class CompiledBackend:
             raise ValueError("the compiled kernels take their sums about the current means")
         weights = _weights_or_empty(sample_weight)
         log_norm = mixture.log_norm()
-        loglik = np.zeros(1)
+        # Continue the running sum (tasks are added in order), so the statistics of rows
+        # given in several calls equal, bit for bit, those of the rows given at once.
+        loglik = np.array([stats.log_likelihood])
         n_components, n_features = mixture.means.shape
         scatter = mixture.covariance_type in ("full", "tied")
         if scatter:
@@ -113,7 +115,7 @@ class CompiledBackend:
         if scatter:
             # Diagonal tiles also sum a few entries below the diagonal: keep the upper triangle.
             stats.second[...] = np.triu(stats.second)
-        stats.log_likelihood += float(loglik[0])
+        stats.log_likelihood = float(loglik[0])
         stats.total_weight += float(X.shape[0] if sample_weight is None else weights.sum())
 
     def weighted_log_prob(self, X, mixture: Mixture, out=None) -> np.ndarray:

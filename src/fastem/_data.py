@@ -1,0 +1,167 @@
+"""Where the rows of a fit come from: an array in memory, or a memory-mapped file read in chunks.
+
+EM only needs the sufficient statistics of the data, and those are sums over
+rows, so a data set can be handed to the kernels in pieces: the statistics of
+the pieces, accumulated in row order, are the statistics of the whole. An
+in-memory array is one piece. A :class:`numpy.memmap` (what ``np.load(path,
+mmap_mode='r')`` returns) is read in chunks of rows sized from a memory
+budget, each chunk once per EM iteration, so the memory a fit holds does not
+grow with the number of rows. Chunks are a whole number of the kernels'
+fixed tasks, so a chunked fit gives the same bits as an in-memory one.
+
+Both sources offer the same three things to the driver: :meth:`statistics`
+(one E-step pass), :meth:`initialisation_rows` (the rows the initialisation
+looks at) and :meth:`check_finite`. The Dask source in :mod:`fastem._dask`
+offers them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn import get_config
+
+from . import _validation
+from ._mixture import Mixture
+from ._stats import SufficientStats
+
+ROW_MULTIPLE = 1024  # chunks hold whole kernel tasks (backends._compiled.TASK_ROWS)
+INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
+
+
+def memory_budget_bytes() -> int:
+    """Bytes a fit may hold for chunks of out-of-core data: scikit-learn's ``working_memory``.
+
+    Set it with ``sklearn.set_config(working_memory=MiB)`` or, for one fit,
+    ``with sklearn.config_context(working_memory=MiB): ...``.
+    """
+    return int(get_config()["working_memory"] * 2**20)
+
+
+def working_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 stays float32; every other number is fitted in float64."""
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def rows_within(budget_bytes: int, bytes_per_row: int, n_samples: int) -> int:
+    """The most rows whose buffers fit the budget: a multiple of ROW_MULTIPLE, at least one."""
+    rows = budget_bytes // max(bytes_per_row, 1)
+    if rows >= ROW_MULTIPLE:
+        rows -= rows % ROW_MULTIPLE
+    return int(min(max(rows, ROW_MULTIPLE), n_samples))
+
+
+def initialisation_sample_rows(n_samples: int, n_features: int, min_rows: int = 1,
+                               budget_bytes: int | None = None) -> int:
+    """Rows of the sample that initialises an out-of-core or Dask fit.
+
+    As many as fit a quarter of the memory budget (the sample in float64,
+    its weights, k-means' distances and labels: 8·(D + 3) bytes a row), at
+    least ``min_rows``, at most all of them.
+    """
+    budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
+    n_rows = rows_within(budget_bytes // INIT_SAMPLE_SHARE, 8 * (n_features + 3), n_samples)
+    return min(max(n_rows, min_rows), n_samples)
+
+
+def is_out_of_core(X) -> bool:
+    """Whether X is a file mapped into memory, to be read in chunks rather than loaded."""
+    return isinstance(X, np.memmap)
+
+
+def sample_rows(n_samples: int, n_rows: int, random_state) -> np.ndarray:
+    """Sorted distinct row indices, about ``n_rows`` of them, drawn uniformly.
+
+    Draws with replacement and drops repeats, so memory is O(n_rows) however
+    large ``n_samples`` is (a permutation of all rows would be O(N)). All rows
+    when ``n_rows >= n_samples``.
+    """
+    if n_rows >= n_samples:
+        return np.arange(n_samples)
+    return np.unique(random_state.randint(0, n_samples, size=n_rows))
+
+
+class ArrayRows:
+    """The rows of a NumPy array (or memory map) and their weights, in chunks.
+
+    Parameters
+    ----------
+    X : ndarray or numpy.memmap of shape (n_samples, n_features)
+        In memory: already validated (float, C order) and read in place.
+        Memory-mapped: any numeric dtype and order; each chunk is copied to
+        the working dtype in C order (the only copy the fit makes).
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights (validated chunk by chunk when out of core).
+    chunk_rows : int or None
+        Rows per chunk; None reads X as one chunk.
+    """
+
+    def __init__(self, X, sample_weight, chunk_rows: int | None = None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_samples, self.n_features = X.shape
+        self.dtype = working_dtype(X.dtype)
+        self.chunk_rows = self.n_samples if chunk_rows is None else int(chunk_rows)
+
+    @classmethod
+    def out_of_core(cls, X, sample_weight, budget_bytes: int | None = None) -> ArrayRows:
+        """Chunks of a memory-mapped X sized so that one chunk's copy fits the budget."""
+        budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
+        bytes_per_row = working_dtype(X.dtype).itemsize * X.shape[1] + 8  # + the weight
+        return cls(X, sample_weight, rows_within(budget_bytes, bytes_per_row, X.shape[0]))
+
+    @property
+    def in_memory(self) -> bool:
+        return self.chunk_rows >= self.n_samples
+
+    def chunks(self) -> Iterator[tuple[slice, np.ndarray, np.ndarray | None]]:
+        """(rows, X[rows] as a float C-ordered array, weights of those rows or None)."""
+        for start in range(0, self.n_samples, self.chunk_rows):
+            rows = slice(start, min(start + self.chunk_rows, self.n_samples))
+            chunk = np.ascontiguousarray(self.X[rows], dtype=self.dtype)
+            weights = None
+            if self.sample_weight is not None:
+                weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
+            yield rows, chunk, weights
+
+    def check_finite(self) -> None:
+        """Raise on NaN/inf in X or bad weights, reading one chunk at a time."""
+        total_weight = 0.0
+        for rows, chunk, weights in self.chunks():
+            _validation.check_finite(chunk, row_offset=rows.start)
+            if weights is not None:
+                total_weight += _validation.check_weight_values(weights)
+        if self.sample_weight is not None and total_weight <= 0:
+            raise ValueError("sample_weight sums to zero: at least one row must have weight.")
+
+    def statistics(self, mixture: Mixture, backend) -> SufficientStats:
+        """The log-likelihood and shifted sums of all rows under ``mixture`` (one pass)."""
+        scatter_shift = (
+            mixture.weights @ mixture.means if mixture.covariance_type == "tied" else None
+        )
+        stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
+        for _, chunk, weights in self.chunks():
+            backend.accumulate(chunk, weights, mixture, stats)
+        return stats
+
+    def initialisation_rows(self, random_state, min_rows: int = 1):
+        """The rows (and weights) the initialisation works on, in memory.
+
+        All of X when it is in memory. Out of core, a uniform sample of rows
+        within a quarter of the memory budget (all rows when they fit, so a
+        small file initialises exactly as in memory): the k-means
+        initialisation then runs on the sample, and EM itself on every row.
+        """
+        if self.in_memory:
+            return self.X, self.sample_weight
+        n_rows = initialisation_sample_rows(self.n_samples, self.n_features, min_rows)
+        rows = sample_rows(self.n_samples, n_rows, random_state)
+        X = np.ascontiguousarray(self.X[rows], dtype=self.dtype)
+        weights = None
+        if self.sample_weight is not None:
+            weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
+            if weights.sum() <= 0:
+                raise ValueError("the rows sampled for the initialisation all have zero "
+                                 "weight; give the weighted rows more weight or fit in memory")
+        return X, weights
