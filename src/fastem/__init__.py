@@ -5,6 +5,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._fit_file import fit_file
 from ._persistence import load
 from ._recovery import DegenerateComponentWarning
 from .backends import available_backends
@@ -19,6 +20,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
     "available_backends",
+    "fit_file",
     "load",
     "__version__",
 ]
