@@ -7,6 +7,7 @@ statistics only.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
     """The log-likelihood and shifted sums of an in-memory X under ``mixture`` (one pass)."""
     return ArrayRows(X, sample_weight).statistics(mixture, backend)
 
+
+logger = logging.getLogger("fastem")
 
 # Debug hook: with FASTEM_CHECK_MONOTONE=1 (the test suite sets it) every EM run
 # asserts that its lower bound never decreases by more than rounding, except in
@@ -87,6 +90,8 @@ def run_em(
         run = EMRun(mixture, covariances, lower_bound, n_iter, False,
                     run.lower_bounds + [lower_bound])
         change = lower_bound - previous
+        logger.debug("EM iteration %d: lower bound %.10g, change %.3g", n_iter, lower_bound,
+                      change)
         if on_iteration is not None:
             on_iteration(n_iter, change)
         if abs(change) < tol:
