@@ -116,7 +116,6 @@ class DaskRows:
 
     def __init__(self, X, sample_weight, n_jobs: int | None = None):
         import dask
-        import dask.array as da
 
         X = prepared_array(X)
         self.n_samples, self.n_features = (int(size) for size in X.shape)
@@ -126,6 +125,17 @@ class DaskRows:
             dask.persist(X, weights) if weights is not None else (X.persist(), None)
         )
         self.n_threads = 1 if n_jobs is None else n_jobs
+
+    def raise_if_not_finite(self) -> None:
+        """Count NaN and ±inf in X (one pass on the workers) and raise if there are any.
+
+        Not run up front: a NaN or inf anywhere makes the first E-step's
+        log-likelihood non-finite, and only then is X scanned for the message,
+        which saves a pass over the data on every fit.
+        """
+        import dask
+        import dask.array as da
+
         n_nan, n_inf = dask.compute(da.isnan(self.X).sum(), da.isinf(self.X).sum())
         if n_nan or n_inf:
             counts = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "",
@@ -151,6 +161,8 @@ class DaskRows:
             for block, weights in zip(blocks, weight_blocks, strict=True)
         ]
         (stats,) = dask.compute(_tree_sum(parts))
+        if not np.isfinite(stats.log_likelihood):
+            self.raise_if_not_finite()
         return stats
 
     def initialisation_rows(self, random_state, min_rows: int = 1):
@@ -165,9 +177,12 @@ class DaskRows:
         n_rows = initialisation_sample_rows(self.n_samples, self.n_features, min_rows)
         rows = sample_rows(self.n_samples, n_rows, random_state)
         if self.sample_weight is None:
-            return np.ascontiguousarray(self.X[rows].compute()), None
-        X, weights = dask.compute(self.X[rows], self.sample_weight[rows])
-        if weights.sum() <= 0:
+            X, weights = self.X[rows].compute(), None
+        else:
+            X, weights = dask.compute(self.X[rows], self.sample_weight[rows])
+        if not np.isfinite(X).all():
+            self.raise_if_not_finite()
+        if weights is not None and weights.sum() <= 0:
             raise ValueError("the rows sampled for the initialisation all have zero weight")
         return np.ascontiguousarray(X), weights
 

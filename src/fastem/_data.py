@@ -27,6 +27,7 @@ from ._mixture import Mixture
 from ._stats import SufficientStats
 
 ROW_MULTIPLE = 1024  # chunks hold whole kernel tasks (backends._compiled.TASK_ROWS)
+CHUNKS_HELD = 2  # chunks alive at once: the one being read and the one just used
 INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
 
 
@@ -106,10 +107,14 @@ class ArrayRows:
 
     @classmethod
     def out_of_core(cls, X, sample_weight, budget_bytes: int | None = None) -> ArrayRows:
-        """Chunks of a memory-mapped X sized so that one chunk's copy fits the budget."""
+        """Chunks of a memory-mapped X sized so that two chunks' copies fit the budget.
+
+        Two: the next chunk is read while the loop still holds the last one.
+        """
         budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
         bytes_per_row = working_dtype(X.dtype).itemsize * X.shape[1] + 8  # + the weight
-        return cls(X, sample_weight, rows_within(budget_bytes, bytes_per_row, X.shape[0]))
+        return cls(X, sample_weight,
+                   rows_within(budget_bytes // CHUNKS_HELD, bytes_per_row, X.shape[0]))
 
     @property
     def in_memory(self) -> bool:

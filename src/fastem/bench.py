@@ -311,12 +311,20 @@ def main(argv: list[str] | None = None) -> int:
                              "compiled backend that runs here")
     parser.add_argument("--scaling", metavar="T1,T2,...",
                         help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)")
+    parser.add_argument("--beyond-memory", action="store_true",
+                        help="instead: out-of-core and Dask fits against in-memory ones "
+                             "(fastem.bench_beyond_memory)")
     args = parser.parse_args(argv)
     from ._threads import available_cores
 
     backends = args.backend or compiled_backends()
     cases = [c for c in CASES if args.case is None or c.name in args.case]
     repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
+    if args.beyond_memory:
+        from .bench_beyond_memory import report
+
+        print(report(args.scale, repeats, short, long), flush=True)
+        return 0
     if args.scaling:
         thread_counts = [int(value) for value in args.scaling.split(",")]
         print(f"fastem time per EM iteration by thread count (median of {repeats}); "
