@@ -7,7 +7,6 @@ statistics only.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
     """The log-likelihood and shifted sums of an in-memory X under ``mixture`` (one pass)."""
     return ArrayRows(X, sample_weight).statistics(mixture, backend)
 
-
-logger = logging.getLogger("fastem")
 
 # Debug hook: with FASTEM_CHECK_MONOTONE=1 (the test suite sets it) every EM run
 # asserts that its lower bound never decreases by more than rounding, except in
@@ -68,7 +65,7 @@ def run_em(
     reg_covar: float,
     max_iter: int,
     tol: float,
-    on_iteration: Callable[[int, float], None] | None = None,
+    on_iteration: Callable[[int, float, float], None] | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
@@ -90,10 +87,8 @@ def run_em(
         run = EMRun(mixture, covariances, lower_bound, n_iter, False,
                     run.lower_bounds + [lower_bound])
         change = lower_bound - previous
-        logger.debug("EM iteration %d: lower bound %.10g, change %.3g", n_iter, lower_bound,
-                      change)
         if on_iteration is not None:
-            on_iteration(n_iter, change)
+            on_iteration(n_iter, lower_bound, change)
         if abs(change) < tol:
             run.converged = True
             break

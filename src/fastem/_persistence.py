@@ -83,6 +83,9 @@ def load(path: str | os.PathLike):
     """
     from .gaussian_mixture import GaussianMixture
 
+    with open(path, "rb") as file:
+        if file.read(4) != b"PK\x03\x04":  # an .npz is a zip archive
+            raise ValueError(f"{path}: not a fastem model file (not an .npz archive)")
     with np.load(path, allow_pickle=False) as archive:
         try:
             tag = str(archive["format"]) if "format" in archive.files else None

@@ -1,96 +1,203 @@
-"""The ``fastem`` command line: ``fastem demo`` and ``fastem bench``."""
+"""The ``fastem`` command line (also ``python -m fastem``).
+
+Commands: ``fit``, ``predict``, ``score``, ``select``, ``plot``, ``demo``,
+``info`` and ``bench``; ``fastem COMMAND --help`` describes each. A mistake
+(a missing file, a bad format, a non-numeric column, a bad K) is one line on
+stderr and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-import time
-import warnings
 
-import numpy as np
+from . import _commands
+from ._io import DataFileError
 
-DEMO_SHAPE = {"n_samples": 1_000_000, "n_features": 2, "n_components": 6}
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from sklearn.exceptions import ConvergenceWarning
-
-    from . import GaussianMixture, __version__
-    from .backends import get_backend
-    from .datasets import make_mixture
-
-    backend = get_backend("auto")
-
-    X, _ = make_mixture(args.n_samples, DEMO_SHAPE["n_features"], DEMO_SHAPE["n_components"],
-                        random_state=args.seed)
-    print(f"fastem {__version__}: fitting a {DEMO_SHAPE['n_components']}-component full-"
-          f"covariance mixture to {X.shape[0]:,} points in {X.shape[1]} dimensions "
-          f"({backend.name} backend, {backend.threads.get_num_threads()} threads)"
-          if hasattr(backend, "threads") else f"({backend.name} backend)")
-    started = time.perf_counter()
-    with warnings.catch_warnings():  # compile (first run) or load (cached) the kernels
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        GaussianMixture(DEMO_SHAPE["n_components"], max_iter=1).fit(X[:2000])
-    print(f"kernels ready in {time.perf_counter() - started:.2f} s (compiled on a first run, "
-          "then loaded from the cache)")
-    model = GaussianMixture(DEMO_SHAPE["n_components"], covariance_type="full", max_iter=0,
-                            tol=args.tol, random_state=args.seed, warm_start=True)
-    started = time.perf_counter()
-    model.fit(X)  # max_iter=0: initialisation only (k-means), so it is timed on its own
-    init_seconds = time.perf_counter() - started
-    model.set_params(max_iter=args.max_iter)
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X)
-    em_seconds = time.perf_counter() - started
-
-    print(f"initialisation (k-means): {init_seconds:.2f} s")
-    print(f"\n{'iteration':>9}  {'log-likelihood / point':>22}  {'change':>10}")
-    previous = None
-    for n_iter, lower_bound in enumerate(model.lower_bounds_, start=1):
-        change = "" if previous is None else f"{lower_bound - previous:10.2e}"
-        print(f"{n_iter:>9}  {lower_bound:>22.8f}  {change:>10}")
-        previous = lower_bound
-    per_iteration = em_seconds / max(model.n_iter_, 1)
-    status = "converged" if model.converged_ else "stopped at max_iter"
-    print(f"\n{status} after {model.n_iter_} iterations: {em_seconds:.2f} s, "
-          f"{per_iteration * 1e3:.1f} ms per iteration")
-    print(f"\n{'component':>9}  {'weight':>7}  {'mean':>22}  covariance")
-    for k in np.argsort(model.means_[:, 0]):
-        mean = ", ".join(f"{v:8.3f}" for v in model.means_[k])
-        cov = model.covariances_[k]
-        print(f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}]  [[{cov[0, 0]:.3f}, {cov[0, 1]:.3f}],"
-              f" [{cov[1, 0]:.3f}, {cov[1, 1]:.3f}]]")
-    print(f"\nBIC: {model.bic(X):.1f}")
-    return 0
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage mistakes reported as one line (and a pointer to --help)."""
 
-    return bench_main(args.bench_args)
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _components_range(text: str) -> list[int]:
+    """'1..20', '2,4,8' or '5' as a list of component counts."""
+    try:
+        if ".." in text:
+            first, last = (int(part) for part in text.split(".."))
+            values = list(range(first, last + 1))
+        else:
+            values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K, K1..K2 or K1,K2,...; got {text!r}") \
+            from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"component counts must be >= 1; got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def _dims(text: str):
+    if text == "pca":
+        return "pca"
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'pca' or two feature numbers 'I,J'; "
+                                         f"got {text!r}") from None
+    return first, second
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="data file: .npy, .npz, .csv/.tsv (a header is "
+                                     "detected) or .parquet (needs pyarrow)")
+    parser.add_argument("--covariance", default="full",
+                        choices=["full", "tied", "diag", "spherical"])
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                        help="fit in this precision (default: float32 data stays float32)")
+    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--tol", type=float, default=1e-3)
+    parser.add_argument("--n-init", type=_positive_int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the initialisation")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="kernel threads (default: every core)")
+    parser.add_argument("--backend", default="auto",
+                        choices=["auto", "numba", "cython", "numpy"])
+    parser.add_argument("--weights", metavar="COLUMN_OR_FILE",
+                        help="row weights: a column of DATA (name or 0-based number, then "
+                             "not fitted) or a file with one weight per row")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="show a progress bar (default: when stderr is a terminal)")
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastem", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="fit the built-in example and print the model")
-    demo.add_argument("--n-samples", type=int, default=DEMO_SHAPE["n_samples"])
+    parser = Parser(
+        prog="fastem", description="Gaussian mixture models fitted by EM, fast.",
+        epilog="fastem COMMAND --help describes a command.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (to stderr): -v fit steps, -vv every iteration")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="fit a mixture to a data file and save it",
+                              description="Fit a Gaussian mixture to DATA, print a summary "
+                                          "and save the model to MODEL.npz.")
+    _add_fit_options(fit)
+    fit.add_argument("-k", "--components", type=_positive_int, required=True, metavar="K")
+    fit.add_argument("-o", "--output", required=True, metavar="MODEL.npz",
+                     help="where to save the fitted model")
+    fit.set_defaults(run=_commands.fit)
+
+    predict = commands.add_parser("predict", help="component of each row (or probabilities)")
+    predict.add_argument("model", metavar="MODEL.npz")
+    predict.add_argument("data")
+    predict.add_argument("-o", "--output", metavar="FILE",
+                         help=".npy, .csv, .tsv or .txt (default: print to stdout)")
+    predict.add_argument("--proba", action="store_true",
+                         help="each component's probability instead of the label")
+    predict.set_defaults(run=_commands.predict)
+
+    score = commands.add_parser("score", help="log-likelihood, BIC and AIC of data")
+    score.add_argument("model", metavar="MODEL.npz")
+    score.add_argument("data")
+    score.set_defaults(run=_commands.score)
+
+    select = commands.add_parser("select", help="fit a range of K and pick the best",
+                                 description="Fit each K in the range, print log-likelihood, "
+                                             "BIC and AIC, and pick the best K.")
+    _add_fit_options(select)
+    select.add_argument("-k", "--components", type=_components_range, required=True,
+                        metavar="K1..K2", help="component counts: 1..20, 2,4,8 or 5")
+    select.add_argument("--criterion", choices=["bic", "aic"], default="bic")
+    select.add_argument("--plot", metavar="PNG", help="save the criteria against K")
+    select.add_argument("-o", "--output", metavar="MODEL.npz", help="save the best model")
+    select.set_defaults(run=_commands.select)
+
+    plot = commands.add_parser("plot", help="picture of the data and the fitted components")
+    plot.add_argument("model", metavar="MODEL.npz")
+    plot.add_argument("data")
+    plot.add_argument("-o", "--output", required=True, metavar="PNG")
+    plot.add_argument("--dims", type=_dims, default=None,
+                      help="features to plot, 'I,J' (default 0,1) or 'pca' "
+                           "(default for more than two features)")
+    plot.add_argument("--max-points", type=_positive_int, default=20_000,
+                      help="points drawn (a uniform subsample)")
+    plot.set_defaults(run=_commands.plot)
+
+    demo = commands.add_parser("demo", help="fit the built-in example, print and draw it")
+    demo.add_argument("--n-samples", type=_positive_int,
+                      default=_commands.DEMO_SHAPE["n_samples"])
     demo.add_argument("--max-iter", type=int, default=100)
     demo.add_argument("--tol", type=float, default=1e-6)
     demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_demo)
+    demo.add_argument("--plot", metavar="PNG", default="fastem-demo.png",
+                      help="where to draw the fit (needs matplotlib; '' for no picture)")
+    demo.set_defaults(run=_commands.demo)
+
+    info = commands.add_parser("info", help="version, backends, threads, CPU, Numba cache")
+    info.set_defaults(run=_commands.info)
+
     bench = commands.add_parser("bench",
                                 help="compare fastem and scikit-learn (python -m fastem.bench)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(run=_commands.bench)
     return parser
 
 
+def _configure_logging(verbosity: int) -> None:
+    if verbosity <= 0:
+        return
+    logging.basicConfig(level=logging.INFO if verbosity == 1 else logging.DEBUG,
+                        format="fastem: %(message)s", stream=sys.stderr)
+
+
+def _exit_quietly_on_closed_pipe() -> int:
+    # The reader went away (``fastem predict ... | head``): stop without a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return args.run(args)
+    except BrokenPipeError:
+        return _exit_quietly_on_closed_pipe()
+    except KeyboardInterrupt:
+        print("fastem: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (DataFileError, _commands.CommandError, FileNotFoundError, ValueError,
+            ImportError, MemoryError) as error:
+        print(f"fastem {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, MemoryError):
+        text = "out of memory; fit a .npy file (read in chunks) or use fewer rows"
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from time import perf_counter
 
 import numpy as np
 from scipy.special import logsumexp
@@ -20,6 +19,7 @@ from ._em import EMRun, run_em
 from ._initialization import initial_mixture
 from ._mixture import Mixture, precisions_from_cholesky
 from ._mstep import m_step
+from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
 
@@ -72,8 +72,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         If True, each ``fit`` starts from the previous solution (``n_init`` is
         ignored after the first fit).
     verbose : int, default=0
-        1 prints each initialisation and iteration; 2 adds timings and the
-        change of the lower bound.
+        1 reports each initialisation and every ``verbose_interval``-th
+        iteration; 2 adds timings and the change of the lower bound
+        (scikit-learn's messages). They go to the ``"fastem"`` logger at INFO
+        level, and are printed to stdout when logging is not configured to
+        show them. Whatever ``verbose``, every iteration is logged at DEBUG
+        with its numbers (see :mod:`fastem._progress`).
     verbose_interval : int, default=10
         Iterations between two messages.
     backend : {'auto', 'numba', 'cython', 'numpy'}, default='auto'
@@ -229,7 +233,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         init_arrays = self._checked_init_arrays(data.n_features)
         backend = get_backend(self.backend)
-        with kernel_threads(backend, self.n_jobs):
+        with kernel_threads(backend, self.n_jobs), verbose_output(self.verbose):
             self._fit_em(data, init_arrays, backend)
         return data
 
@@ -259,9 +263,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
 
+        reporter = FitReporter(self.verbose, self.verbose_interval, n_init, self.max_iter)
         best = None
         for init in range(n_init):
-            self._print_init_start(init)
+            reporter.init_start(init)
             if do_init:
                 start = EMRun(*self._initial_mixture(data, init_arrays, random_state, backend),
                               -np.inf)
@@ -272,9 +277,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 continue
             run = run_em(
                 data, start, backend=backend, reg_covar=self.reg_covar,
-                max_iter=self.max_iter, tol=self.tol, on_iteration=self._print_iteration,
+                max_iter=self.max_iter, tol=self.tol, on_iteration=reporter.iteration,
             )
-            self._print_init_end(run.lower_bound, run.converged)
+            reporter.init_end(run.lower_bound, run.converged)
             if best is None or run.lower_bound > best.lower_bound:
                 best = run
 
@@ -639,34 +644,3 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         aic : float
         """
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
-
-    # --- verbose output (scikit-learn's format) ---------------------------------
-
-    def _print_init_start(self, init: int) -> None:
-        if self.verbose >= 1:
-            print(f"Initialization {init}")
-            self._init_prev_time = self._iter_prev_time = perf_counter()
-
-    def _print_iteration(self, n_iter: int, change: float) -> None:
-        if self.verbose == 0 or n_iter % self.verbose_interval != 0:
-            return
-        if self.verbose == 1:
-            print(f"  Iteration {n_iter}")
-        else:
-            now = perf_counter()
-            print(
-                f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s"
-                f"\t ll change {change:.5f}"
-            )
-            self._iter_prev_time = now
-
-    def _print_init_end(self, lower_bound: float, converged: bool) -> None:
-        message = "converged" if converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {message}.")
-        elif self.verbose >= 2:
-            elapsed = perf_counter() - self._init_prev_time
-            print(
-                f"Initialization {message}. time lapse {elapsed:.5f}s\t lower bound "
-                f"{lower_bound:.5f}."
-            )

@@ -1,0 +1,274 @@
+"""What each ``fastem`` command does (the parser is in :mod:`fastem.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._io import as_dtype, read_table, split_weights, write_array
+from ._progress import progress_bar
+
+DEMO_SHAPE = {"n_samples": 1_000_000, "n_features": 2, "n_components": 6}
+
+
+class CommandError(ValueError):
+    """A mistake in how a command was called (the message says which)."""
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    if args.progress is not None:
+        return args.progress
+    return sys.stderr.isatty()
+
+
+def _load_data(path: str, dtype: str | None = None, weights: str | None = None):
+    table = split_weights(read_table(path), weights, path)
+    return as_dtype(table.X, dtype), table.weights
+
+
+def _load_model(path: str):
+    from ._persistence import load
+
+    if not os.path.exists(path):
+        raise CommandError(f"{path}: no such model file")
+    try:
+        return load(path)
+    except ValueError as error:  # load's own message names the file and the problem
+        raise CommandError(str(error)) from None
+    except (OSError, KeyError, EOFError) as error:
+        raise CommandError(f"{path}: not a fastem model file ({error})") from None
+
+
+def _check_features(model, X, path: str) -> None:
+    if X.shape[1] != model.n_features_in_:
+        raise CommandError(f"{path} has {X.shape[1]} columns but the model was fitted on "
+                           f"{model.n_features_in_}")
+
+
+def _estimator(args: argparse.Namespace, n_components: int):
+    from . import GaussianMixture
+
+    return GaussianMixture(n_components, covariance_type=args.covariance, tol=args.tol,
+                           max_iter=args.max_iter, n_init=args.n_init, random_state=args.seed,
+                           backend=args.backend, n_jobs=args.threads)
+
+
+def _fit_timed(model, X, weights, show_progress: bool):
+    """Fit; return the seconds taken and whether a ConvergenceWarning was raised."""
+    with warnings.catch_warnings(record=True) as caught, progress_bar(show_progress):
+        warnings.simplefilter("always", ConvergenceWarning)
+        started = time.perf_counter()
+        model.fit(X, sample_weight=weights)
+        seconds = time.perf_counter() - started
+    for warning in caught:  # anything but the convergence note is shown as usual
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return seconds
+
+
+def _weighted_total_log_likelihood(model, X, weights) -> tuple[float, float]:
+    """(Σ w log p(x), Σ w): the weighted log-likelihood of the rows and their weight."""
+    log_prob = model.score_samples(X).astype(np.float64)
+    if weights is None:
+        return float(log_prob.sum()), float(X.shape[0])
+    return float(weights @ log_prob), float(weights.sum())
+
+
+def _criteria(model, X, weights) -> dict:
+    total, n_effective = _weighted_total_log_likelihood(model, X, weights)
+    n_parameters = model._n_parameters()
+    return {"log_likelihood": total / n_effective,
+            "bic": -2.0 * total + n_parameters * math.log(n_effective),
+            "aic": -2.0 * total + 2.0 * n_parameters}
+
+
+def _summary(model, X, weights, seconds: float) -> str:
+    criteria = _criteria(model, X, weights)
+    per_iteration = seconds / max(model.n_iter_, 1)
+    status = "converged" if model.converged_ else "did not converge (raise --max-iter?)"
+    n_features = model.means_.shape[1]
+    lines = [
+        f"{model.n_components}-component {model.covariance_type} mixture of {X.shape[0]:,} "
+        f"rows x {n_features} features ({X.dtype}), {model.backend_} backend",
+        f"{status} after {model.n_iter_} iterations in {seconds:.2f} s "
+        f"({per_iteration * 1e3:.1f} ms per iteration, initialisation included)",
+        f"log-likelihood per row {criteria['log_likelihood']:.6f}   BIC {criteria['bic']:.1f}"
+        f"   AIC {criteria['aic']:.1f}",
+        "",
+        f"{'component':>9}  {'weight':>7}  mean",
+    ]
+    shown = min(n_features, 6)
+    for k in np.argsort(-model.weights_):
+        mean = ", ".join(f"{v:.4g}" for v in model.means_[k, :shown])
+        more = ", ..." if n_features > shown else ""
+        lines.append(f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}{more}]")
+    return "\n".join(lines)
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def fit(args: argparse.Namespace) -> int:
+    X, weights = _load_data(args.data, args.dtype, args.weights)
+    model = _estimator(args, args.components)
+    seconds = _fit_timed(model, X, weights, _show_progress(args))
+    print(_summary(model, X, weights, seconds))
+    model.save(args.output)
+    print(f"\nmodel saved to {args.output}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    X, _ = _load_data(args.data)
+    _check_features(model, X, args.data)
+    result = model.predict_proba(X) if args.proba else model.predict(X)
+    if args.output:
+        write_array(args.output, result)
+        what = "probabilities" if args.proba else "labels"
+        print(f"{what} of {X.shape[0]:,} rows saved to {args.output}", file=sys.stderr)
+    else:
+        fmt = "%.6g" if args.proba else "%d"
+        np.savetxt(sys.stdout, result, fmt=fmt, delimiter=",")
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    X, _ = _load_data(args.data)
+    _check_features(model, X, args.data)
+    criteria = _criteria(model, X, None)
+    print(f"rows {X.shape[0]:,}\nlog-likelihood per row {criteria['log_likelihood']:.8f}\n"
+          f"BIC {criteria['bic']:.2f}\nAIC {criteria['aic']:.2f}")
+    return 0
+
+
+def select(args: argparse.Namespace) -> int:
+    X, weights = _load_data(args.data, args.dtype, args.weights)
+    if max(args.components) > X.shape[0]:
+        raise CommandError(f"K = {max(args.components)} is more than the {X.shape[0]} rows "
+                           f"of {args.data}")
+    show_progress = _show_progress(args)
+    table, models = [], {}
+    print(f"{'K':>4}  {'log-lik/row':>12}  {'BIC':>14}  {'AIC':>14}  {'iter':>5}  "
+          f"{'converged':>9}  {'seconds':>8}", flush=True)
+    for k in args.components:  # data read once; kernels compiled once for every K
+        model = _estimator(args, k)
+        seconds = _fit_timed(model, X, weights, show_progress)
+        row = {"k": k, **_criteria(model, X, weights), "n_iter": model.n_iter_,
+               "converged": model.converged_, "seconds": seconds}
+        table.append(row)
+        models[k] = model
+        print(f"{k:>4}  {row['log_likelihood']:>12.6f}  {row['bic']:>14.2f}  "
+              f"{row['aic']:>14.2f}  {row['n_iter']:>5}  {str(row['converged']):>9}  "
+              f"{seconds:>8.2f}", flush=True)
+    best = min(table, key=lambda row: row[args.criterion])
+    print(f"\nbest by {args.criterion.upper()}: K = {best['k']}")
+    if args.plot:
+        from ._plot import plot_selection
+
+        plot_selection(table, args.criterion, args.plot)
+        print(f"criteria plotted to {args.plot}")
+    if args.output:
+        models[best["k"]].save(args.output)
+        print(f"model with K = {best['k']} saved to {args.output}")
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    from ._plot import plot_mixture
+
+    model = _load_model(args.model)
+    X, _ = _load_data(args.data)
+    _check_features(model, X, args.data)
+    dims = args.dims or ((0, 1) if X.shape[1] == 2 else "pca")
+    plot_mixture(model, X, args.output, dims=dims, max_points=args.max_points)
+    print(f"picture saved to {args.output}")
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    from ._info import describe
+
+    print(describe())
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from . import GaussianMixture, __version__
+    from .backends import get_backend
+    from .datasets import make_mixture
+
+    backend = get_backend("auto")
+    n_components = DEMO_SHAPE["n_components"]
+    X, _ = make_mixture(args.n_samples, DEMO_SHAPE["n_features"], n_components,
+                        random_state=args.seed)
+    threads = (f", {backend.threads.get_num_threads()} threads" if hasattr(backend, "threads")
+               else "")
+    print(f"fastem {__version__}: fitting a {n_components}-component full-covariance mixture "
+          f"to {X.shape[0]:,} points in {X.shape[1]} dimensions ({backend.name} backend"
+          f"{threads})")
+    started = time.perf_counter()
+    with warnings.catch_warnings():  # compile (first run) or load (cached) the kernels
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GaussianMixture(n_components, max_iter=1).fit(X[:2000])
+    print(f"kernels ready in {time.perf_counter() - started:.2f} s (compiled on a first run, "
+          "then loaded from the cache)")
+    model = GaussianMixture(n_components, covariance_type="full", max_iter=0, tol=args.tol,
+                            random_state=args.seed, warm_start=True)
+    started = time.perf_counter()
+    model.fit(X)  # max_iter=0: initialisation only (k-means), so it is timed on its own
+    init_seconds = time.perf_counter() - started
+    model.set_params(max_iter=args.max_iter)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    em_seconds = time.perf_counter() - started
+
+    print(f"initialisation (k-means): {init_seconds:.2f} s")
+    print(f"\n{'iteration':>9}  {'log-likelihood / point':>22}  {'change':>10}")
+    previous = None
+    for n_iter, lower_bound in enumerate(model.lower_bounds_, start=1):
+        change = "" if previous is None else f"{lower_bound - previous:10.2e}"
+        print(f"{n_iter:>9}  {lower_bound:>22.8f}  {change:>10}")
+        previous = lower_bound
+    per_iteration = em_seconds / max(model.n_iter_, 1)
+    status = "converged" if model.converged_ else "stopped at max_iter"
+    print(f"\n{status} after {model.n_iter_} iterations: {em_seconds:.2f} s, "
+          f"{per_iteration * 1e3:.1f} ms per iteration")
+    print(f"\n{'component':>9}  {'weight':>7}  {'mean':>22}  covariance")
+    for k in np.argsort(model.means_[:, 0]):
+        mean = ", ".join(f"{v:8.3f}" for v in model.means_[k])
+        cov = model.covariances_[k]
+        print(f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}]  [[{cov[0, 0]:.3f}, {cov[0, 1]:.3f}],"
+              f" [{cov[1, 0]:.3f}, {cov[1, 1]:.3f}]]")
+    print(f"\nBIC: {model.bic(X):.1f}")
+    if args.plot:
+        _demo_picture(model, X, args.plot)
+    return 0
+
+
+def _demo_picture(model, X, path: str) -> None:
+    from ._plot import PLOT_INSTALL_HINT, plot_mixture
+
+    try:
+        plot_mixture(model, X, path)
+    except ImportError:
+        print(f"\n(no picture: {PLOT_INSTALL_HINT})")
+        return
+    print(f"\npicture of the fit: {path}")

@@ -1,0 +1,200 @@
+"""Reading data files for the command line: .npy, .npz, .csv/.tsv, .parquet.
+
+Every problem a user can cause (a missing file, an unknown format, a column
+that is not numeric, ragged rows) is a :class:`DataFileError` whose message
+is one line naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet")
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read as a numeric table (the message says why)."""
+
+
+@dataclass
+class Table:
+    """Numeric rows read from a file, with column names when the file has them."""
+
+    X: np.ndarray
+    columns: list[str] | None = None
+    weights: np.ndarray | None = None
+
+
+def _suffix(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in FORMATS:
+        raise DataFileError(f"{path}: unknown format {suffix or '(no extension)'!r}; "
+                            f"expected one of {', '.join(FORMATS)}")
+    return suffix
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _delimiter(path: str, first_line: str) -> str:
+    if path.lower().endswith(".tsv") or "\t" in first_line:
+        return "\t"
+    return ","
+
+
+def _read_text(path: str) -> Table:
+    with open(path, encoding="utf-8") as file:
+        first_line = file.readline().rstrip("\r\n")
+    if not first_line.strip():
+        raise DataFileError(f"{path}: the file is empty")
+    delimiter = _delimiter(path, first_line)
+    fields = [field.strip().strip('"') for field in first_line.split(delimiter)]
+    header = not all(_is_number(field) for field in fields if field)
+    columns = fields if header else None
+    try:
+        X = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2,
+                       dtype=np.float64, encoding="utf-8")
+    except ValueError as error:
+        raise DataFileError(f"{path}: {_explain_loadtxt(str(error), columns, header)}") from None
+    if X.shape[0] == 0:
+        raise DataFileError(f"{path}: no data rows")
+    return Table(X, columns)
+
+
+def _explain_loadtxt(message: str, columns: list[str] | None, header: bool) -> str:
+    """loadtxt's error in the file's own terms: 1-based line, column name."""
+    match = re.search(r"could not convert string '(.*)' to float64 at row (\d+), column (\d+)",
+                      message)
+    if match:
+        value, row, column = match.group(1), int(match.group(2)), int(match.group(3))
+        name = f"{columns[column - 1]!r} ({column})" if columns else str(column)
+        return (f"column {name} is not numeric: {value!r} on line {row + 1 + int(header)}")
+    match = re.search(r"the number of columns changed from (\d+) to (\d+) at row (\d+)", message)
+    if match:
+        expected, found, row = (int(group) for group in match.groups())
+        return (f"line {row + int(header)} has {found} fields where the lines before have "
+                f"{expected}")
+    return message.splitlines()[0]
+
+
+def _read_npz(path: str) -> Table:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if not names:
+            raise DataFileError(f"{path}: the archive holds no arrays")
+        name = "X" if "X" in names else names[0]
+        try:
+            return Table(archive[name])
+        except ValueError as error:  # object arrays are refused, never unpickled
+            raise DataFileError(f"{path}: array {name!r} cannot be read: {error}") from None
+
+
+def _read_parquet(path: str) -> Table:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise DataFileError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") \
+            from None
+    table = parquet.read_table(path)
+    columns = list(table.column_names)
+    arrays = []
+    for name in columns:
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        if values.dtype.kind not in "biuf":
+            raise DataFileError(f"{path}: column {name!r} is not numeric "
+                                f"(its type is {table.schema.field(name).type})")
+        arrays.append(values.astype(np.float64, copy=False))
+    if not arrays:
+        raise DataFileError(f"{path}: no columns")
+    return Table(np.column_stack(arrays), columns)
+
+
+def read_table(path: str, *, memory_map: bool = True) -> Table:
+    """The numeric table in ``path`` (``.npy`` files are memory-mapped, not loaded)."""
+    suffix = _suffix(path)
+    if not os.path.exists(path):
+        raise DataFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataFileError(f"{path}: is a directory, not a data file")
+    try:
+        if suffix == ".npy":
+            table = Table(np.load(path, mmap_mode="r" if memory_map else None,
+                                  allow_pickle=False))
+        elif suffix == ".npz":
+            table = _read_npz(path)
+        elif suffix == ".parquet":
+            table = _read_parquet(path)
+        else:
+            table = _read_text(path)
+    except DataFileError:
+        raise
+    except (OSError, ValueError, EOFError) as error:
+        raise DataFileError(f"{path}: not a readable {suffix} file ({error})") from None
+    X = table.X
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise DataFileError(f"{path}: expected a 2-D table, found an array of shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise DataFileError(f"{path}: the data must be numbers; found dtype {X.dtype}")
+    table.X = X
+    return table
+
+
+def split_weights(table: Table, weights: str | None, path: str) -> Table:
+    """Take the weights from a column of the table (name or 0-based index) or another file."""
+    if weights is None:
+        return table
+    if table.columns is not None and weights in table.columns:
+        column = table.columns.index(weights)
+    elif weights.isdigit() and not os.path.exists(weights):
+        column = int(weights)
+        if column >= table.X.shape[1]:
+            raise DataFileError(f"{path}: no column {column} for the weights "
+                                f"(the table has {table.X.shape[1]} columns)")
+    else:
+        if not os.path.splitext(weights)[1]:
+            known = f"; its columns are {', '.join(table.columns)}" if table.columns else ""
+            raise DataFileError(f"--weights {weights!r}: neither a column of {path} nor a "
+                                f"file{known}")
+        weight_table = read_table(weights, memory_map=False)
+        if weight_table.X.shape[1] != 1 or weight_table.X.shape[0] != table.X.shape[0]:
+            raise DataFileError(f"{weights}: expected one column of {table.X.shape[0]} "
+                                f"weights, found shape {weight_table.X.shape}")
+        table.weights = np.asarray(weight_table.X[:, 0], dtype=np.float64)
+        return table
+    keep = [c for c in range(table.X.shape[1]) if c != column]
+    table.weights = np.asarray(table.X[:, column], dtype=np.float64)
+    table.X = np.ascontiguousarray(table.X[:, keep])
+    if table.columns is not None:
+        table.columns = [table.columns[c] for c in keep]
+    return table
+
+
+def as_dtype(X, dtype: str | None):
+    """X in the requested float dtype (None: as stored; a memory map stays one)."""
+    if dtype is None or X.dtype == np.dtype(dtype):
+        return X
+    return np.asarray(X, dtype=dtype)
+
+
+def write_array(path: str, array: np.ndarray) -> None:
+    """Save labels or probabilities as .npy, or as text (.csv/.tsv/.txt)."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        np.save(path, array)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        fmt = "%d" if array.dtype.kind in "iu" else "%.10g"
+        np.savetxt(path, array, fmt=fmt, delimiter="\t" if suffix == ".tsv" else ",")
+    else:
+        raise DataFileError(f"{path}: unknown output format {suffix or '(no extension)'!r}; "
+                            "use .npy, .csv, .tsv or .txt")
