@@ -1,17 +1,179 @@
-"""The command line, run for real in a subprocess."""
+"""The command line, run for real: the installed ``fastem`` console script in a subprocess."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 
-def _run(*args):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
-                          timeout=600)
+from fastem import GaussianMixture, load
+from fastem.datasets import make_mixture
+
+FASTEM = shutil.which("fastem", path=os.path.dirname(sys.executable)) or shutil.which("fastem")
 
 
-def test_demo_prints_model_iterations_and_timing():
-    result = _run("fastem", "demo", "--n-samples", "20000")
+def _run(*args, cwd=None):
+    command = [FASTEM, *args] if FASTEM else [sys.executable, "-m", "fastem", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The same data as csv with and without a header, tsv, npy and npz, plus weights."""
+    folder = tmp_path_factory.mktemp("cli")
+    X, _ = make_mixture(3000, 3, 3, separation=8.0, random_state=1)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, size=X.shape[0])
+    np.savetxt(folder / "header.csv", X, delimiter=",", header="x,y,z", comments="")
+    np.savetxt(folder / "plain.csv", X, delimiter=",")
+    np.savetxt(folder / "data.tsv", X, delimiter="\t")
+    np.savetxt(folder / "weighted.csv", np.c_[X, weights], delimiter=",",
+               header="x,y,z,w", comments="")
+    np.savetxt(folder / "weights.csv", weights)
+    np.save(folder / "data.npy", X)
+    np.savez(folder / "data.npz", X=X)
+    (folder / "letters.csv").write_text("x,y\n1,2\n3,abc\n")
+    (folder / "ragged.csv").write_text("1,2\n3,4,5\n")
+    (folder / "empty.csv").write_text("")
+    (folder / "notes.dat").write_text("1 2\n")
+    return folder, X, weights
+
+
+@pytest.fixture(scope="module")
+def model_path(files):
+    """A model fitted by the command line, for the commands that read one."""
+    return _fit(files)[1]
+
+
+def _fit(files, *extra, name="model.npz"):
+    folder, _, _ = files
+    result = _run("fit", str(folder / "header.csv"), "-k", "3", "--seed", "0",
+                  "-o", str(folder / name), *extra)
+    assert result.returncode == 0, result.stderr
+    return result, folder / name
+
+
+def test_fit_prints_a_summary_and_saves_the_model_sklearn_would_fit(files):
+    folder, X, _ = files
+    result, path = _fit(files)
+    out = result.stdout
+    assert re.search(r"3-component full mixture of 3,000 rows x 3 features", out)
+    assert re.search(r"converged after \d+ iterations in [\d.]+ s \([\d.]+ ms per iteration", out)
+    assert re.search(r"log-likelihood per row -?[\d.]+\s+BIC [\d.]+\s+AIC [\d.]+", out)
+    assert len(re.findall(r"^\s+\d\s+0\.\d{4}\s+\[", out, flags=re.MULTILINE)) == 3
+    model = load(path)
+    reference = GaussianMixture(3, random_state=0).fit(X)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-9)
+    bic = float(re.search(r"BIC ([\d.]+)", out).group(1))
+    assert bic == pytest.approx(reference.bic(X), abs=0.1)
+
+
+@pytest.mark.parametrize("name", ["plain.csv", "data.tsv", "data.npy", "data.npz"])
+def test_every_format_gives_the_same_model(files, name):
+    folder, X, _ = files
+    result = _run("fit", str(folder / name), "-k", "3", "-o", str(folder / f"{name}.npz"))
+    assert result.returncode == 0, result.stderr
+    reference = GaussianMixture(3, random_state=0).fit(X)
+    np.testing.assert_allclose(load(folder / f"{name}.npz").means_, reference.means_,
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("source", ["column", "file"])
+def test_weights_from_a_column_or_a_file(files, source):
+    folder, X, weights = files
+    data = folder / ("weighted.csv" if source == "column" else "header.csv")
+    option = "w" if source == "column" else str(folder / "weights.csv")
+    result = _run("fit", str(data), "-k", "3", "--weights", option,
+                  "-o", str(folder / f"w-{source}.npz"))
+    assert result.returncode == 0, result.stderr
+    reference = GaussianMixture(3, random_state=0).fit(X, sample_weight=weights)
+    model = load(folder / f"w-{source}.npz")
+    assert model.n_features_in_ == 3
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-9)
+
+
+def test_fit_options_reach_the_estimator(files):
+    _, path = _fit(files, "--covariance", "diag", "--dtype", "float32", "--max-iter", "7",
+                   "--tol", "0", "--n-init", "2", "--threads", "1", "--backend", "numpy",
+                   name="options.npz")
+    params = load(path).get_params()
+    assert (params["covariance_type"], params["max_iter"], params["tol"], params["n_init"],
+            params["n_jobs"], params["backend"]) == ("diag", 7, 0.0, 2, 1, "numpy")
+    assert load(path).n_iter_ == 7
+
+
+def test_predict_and_score(files, model_path):
+    folder, X, _ = files
+    path = model_path
+    model = load(path)
+    printed = _run("predict", str(path), str(folder / "plain.csv"))
+    assert printed.returncode == 0, printed.stderr
+    np.testing.assert_array_equal(np.array(printed.stdout.split(), dtype=int), model.predict(X))
+    saved = _run("predict", str(path), str(folder / "data.npy"), "--proba",
+                 "-o", str(folder / "proba.npy"))
+    assert saved.returncode == 0, saved.stderr
+    np.testing.assert_allclose(np.load(folder / "proba.npy"), model.predict_proba(X))
+    scored = _run("score", str(path), str(folder / "data.npz"))
+    assert scored.returncode == 0, scored.stderr
+    value = float(re.search(r"log-likelihood per row (-?[\d.]+)", scored.stdout).group(1))
+    assert value == pytest.approx(model.score(X), abs=1e-7)
+
+
+def test_predict_into_a_closed_pipe_exits_quietly(files, model_path):
+    folder, _, _ = files
+    path = model_path
+    command = (f"{FASTEM or sys.executable + ' -m fastem'} predict {path} "
+               f"{folder / 'plain.csv'} | head -n 1")
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=600)
+    assert result.stdout.strip().isdigit()
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_select_picks_the_true_number_of_components(files):
+    folder, _, _ = files
+    result = _run("select", str(folder / "data.npy"), "-k", "1..5", "--plot",
+                  str(folder / "bic.png"), "-o", str(folder / "best.npz"))
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+\d+\s+-", line)]
+    assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
+    bics = [float(row[2]) for row in rows]
+    assert int(np.argmin(bics)) + 1 == 3
+    assert "best by BIC: K = 3" in result.stdout
+    assert load(folder / "best.npz").n_components == 3
+    assert (folder / "bic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("dims", [None, "1,2", "pca"])
+def test_plot_writes_a_png(files, model_path, dims):
+    pytest.importorskip("matplotlib")
+    folder, _, _ = files
+    path = model_path
+    picture = folder / f"fit-{dims}.png"
+    extra = [] if dims is None else ["--dims", dims]
+    result = _run("plot", str(path), str(folder / "data.npy"), "-o", str(picture), *extra)
+    assert result.returncode == 0, result.stderr
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size > 10_000  # points and ellipses, not an empty canvas
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(files, model_path, tmp_path):
+    folder, _, _ = files
+    path = model_path
+    (tmp_path / "matplotlib").mkdir()  # a package that fails to import shadows the real one
+    (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('hidden')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "fastem", "plot", str(path),
+                             str(folder / "data.npy"), "-o", str(tmp_path / "x.png")],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 2
+    assert 'pip install "fastem[plot]"' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_prints_model_iterations_timing_and_draws_the_fit(tmp_path):
+    result = _run("demo", "--n-samples", "20000", "--plot", "demo.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert re.search(r"(converged|stopped at max_iter) after \d+ iterations: .* ms per iteration",
@@ -23,10 +185,83 @@ def test_demo_prints_model_iterations_and_timing():
     assert iterations == sorted(iterations)  # EM never lowers the log-likelihood
     assert len(re.findall(r"^\s+\d+\s+0\.\d{4}\s+\[", out, flags=re.MULTILINE)) == 6
     assert "BIC:" in out
+    if "no picture" not in out:
+        assert (tmp_path / "demo.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_info_names_backends_threads_cpu_and_cache():
+    result = _run("info")
+    assert result.returncode == 0, result.stderr
+    for needle in ("fastem ", "backends:", "numpy ", "'auto' uses:", "threads:", "cpu:",
+                   "numba cache:"):
+        assert needle in result.stdout
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(files):
+    folder, _, _ = files
+    quiet, _ = _fit(files, name="quiet.npz")  # stderr is a pipe here: no bar, no log
+    assert "it/s" not in quiet.stderr and "s/it" not in quiet.stderr
+    assert "EM iteration" not in quiet.stderr
+    shown, _ = _fit(files, "--progress", name="shown.npz")
+    assert re.search(r"EM: .*\|.*log-lik -?[\d.]+, change", shown.stderr)
+
+
+def test_verbose_logs_to_stderr(files):
+    verbose = _run("-vv", "fit", str(files[0] / "header.csv"), "-k", "3",
+                   "-o", str(files[0] / "verbose.npz"))
+    assert verbose.returncode == 0, verbose.stderr
+    assert re.search(r"fastem: EM iteration 1: lower bound", verbose.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "{f}/missing.csv", "-k", "2", "-o", "{f}/m.npz"], "missing.csv: no such file"),
+        (["fit", "{f}/notes.dat", "-k", "2", "-o", "{f}/m.npz"], "unknown format '.dat'"),
+        (["fit", "{f}/letters.csv", "-k", "1", "-o", "{f}/m.npz"],
+         "column 'y' (2) is not numeric: 'abc' on line 3"),
+        (["fit", "{f}/ragged.csv", "-k", "1", "-o", "{f}/m.npz"], "line 2 has 3 fields"),
+        (["fit", "{f}/empty.csv", "-k", "1", "-o", "{f}/m.npz"], "the file is empty"),
+        (["fit", "{f}/data.npy", "-k", "0", "-o", "{f}/m.npz"], "must be >= 1"),
+        (["fit", "{f}/data.npy", "-k", "5000", "-o", "{f}/m.npz"], "n_samples >= n_components"),
+        (["fit", "{f}/data.npy", "-k", "2", "--tol", "-1", "-o", "{f}/m.npz"], "'tol'"),
+        (["fit", "{f}/header.csv", "-k", "2", "--weights", "nope", "-o", "{f}/m.npz"],
+         "neither a column"),
+        (["fit", "{f}/data.npy", "-k", "2", "--backend", "gpu", "-o", "{f}/m.npz"],
+         "invalid choice"),
+        (["select", "{f}/data.npy", "-k", "4..2"], "component counts"),
+        (["predict", "{f}/missing.npz", "{f}/data.npy"], "no such model file"),
+        (["predict", "{f}/data.npy", "{f}/data.npy"], "not a fastem model file"),
+        (["predict", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/out.xyz"],
+         "unknown output format"),
+        (["score", "{f}/model.npz", "{f}/letters.csv"], "not numeric"),
+        (["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "0,7"],
+         "feature 7 does not exist"),
+        (["fit"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(files, model_path, args, message):
+    folder, _, _ = files
+    result = _run(*[arg.format(f=folder) for arg in args])
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert message in lines[0]
+    assert lines[0].startswith("fastem")
+
+
+def test_features_must_match_the_model(files, model_path, tmp_path):
+    folder, X, _ = files
+    np.save(tmp_path / "two.npy", X[:, :2])
+    result = _run("predict", str(model_path), str(tmp_path / "two.npy"))
+    assert result.returncode == 2
+    assert "has 2 columns but the model was fitted on 3" in result.stderr
 
 
 def test_bench_compares_with_sklearn():
-    result = _run("fastem.bench", "--quick", "--case", "lowdim", "--scale", "0.005")
+    result = subprocess.run([sys.executable, "-m", "fastem.bench", "--quick", "--case", "lowdim",
+                             "--scale", "0.005"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("lowdim"))
     speedup = float(re.search(r"([\d.]+)x", row).group(1))
