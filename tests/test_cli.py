@@ -1,5 +1,6 @@
 """The command line, run for real: the installed ``fastem`` console script in a subprocess."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import pytest
 from fastem import GaussianMixture, load
 from fastem.datasets import make_mixture
 
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 FASTEM = shutil.which("fastem", path=os.path.dirname(sys.executable)) or shutil.which("fastem")
 
 
@@ -133,8 +135,9 @@ def test_predict_into_a_closed_pipe_exits_quietly(files, model_path):
 
 def test_select_picks_the_true_number_of_components(files):
     folder, _, _ = files
-    result = _run("select", str(folder / "data.npy"), "-k", "1..5", "--plot",
-                  str(folder / "bic.png"), "-o", str(folder / "best.npz"))
+    plot = ["--plot", str(folder / "bic.png")] if HAVE_MATPLOTLIB else []
+    result = _run("select", str(folder / "data.npy"), "-k", "1..5", *plot,
+                  "-o", str(folder / "best.npz"))
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+\d+\s+-", line)]
     assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
@@ -142,7 +145,28 @@ def test_select_picks_the_true_number_of_components(files):
     assert int(np.argmin(bics)) + 1 == 3
     assert "best by BIC: K = 3" in result.stdout
     assert load(folder / "best.npz").n_components == 3
-    assert (folder / "bic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if HAVE_MATPLOTLIB:
+        assert (folder / "bic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parquet_columns_are_read_by_name(files, tmp_path):
+    parquet = pytest.importorskip("pyarrow.parquet")
+    import pyarrow
+
+    _, X, weights = files
+    columns = {"x": X[:, 0], "y": X[:, 1].astype(np.float32), "z": X[:, 2], "w": weights}
+    parquet.write_table(pyarrow.table(columns), tmp_path / "data.parquet")
+    result = _run("fit", str(tmp_path / "data.parquet"), "-k", "3", "--weights", "w",
+                  "-o", str(tmp_path / "p.npz"))
+    assert result.returncode == 0, result.stderr
+    expected = np.c_[X[:, 0], X[:, 1].astype(np.float32), X[:, 2]]
+    reference = GaussianMixture(3, random_state=0).fit(expected, sample_weight=weights)
+    np.testing.assert_allclose(load(tmp_path / "p.npz").means_, reference.means_, rtol=1e-9)
+    parquet.write_table(pyarrow.table({"x": X[:, 0], "name": ["a"] * X.shape[0]}),
+                        tmp_path / "text.parquet")
+    bad = _run("fit", str(tmp_path / "text.parquet"), "-k", "2", "-o", str(tmp_path / "q.npz"))
+    assert bad.returncode == 2
+    assert "column 'name' is not numeric" in bad.stderr
 
 
 @pytest.mark.parametrize("dims", [None, "1,2", "pca"])
