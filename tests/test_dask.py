@@ -12,7 +12,7 @@ import pytest
 from fastem import GaussianMixture
 from fastem.datasets import make_mixture
 
-from .conftest import COVARIANCE_TYPES, init_arrays, relative_error
+from .conftest import COVARIANCE_TYPES, kmeans_start, relative_error
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("dask.distributed")
@@ -34,15 +34,10 @@ def data():
     return X
 
 
-def _start(X, covariance_type):
-    start = GaussianMixture(4, covariance_type=covariance_type, max_iter=0, random_state=0)
-    return init_arrays(start.fit(X)._mixture)
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_cluster_fit_equals_in_memory_fit(client, data, covariance_type):
     params = dict(covariance_type=covariance_type, tol=0.0, max_iter=12,
-                  **_start(data, covariance_type))
+                  **kmeans_start(data, covariance_type))
     in_memory = GaussianMixture(4, **params).fit(data)
     distributed_fit = GaussianMixture(4, **params).fit(da.from_array(data, ROWS_PER_BLOCK))
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
@@ -55,7 +50,7 @@ def test_cluster_fit_equals_in_memory_fit(client, data, covariance_type):
 def test_weighted_float32_cluster_fit(client, data):
     X = data.astype(np.float32)
     weights = np.random.default_rng(0).uniform(0.0, 2.0, size=X.shape[0])
-    params = dict(tol=0.0, max_iter=8, **_start(X, "full"))
+    params = dict(tol=0.0, max_iter=8, **kmeans_start(X, "full"))
     in_memory = GaussianMixture(4, **params).fit(X, sample_weight=weights)
     for sample_weight in (weights, da.from_array(weights, 5_000)):  # rechunked to match X
         fitted = GaussianMixture(4, **params).fit(da.from_array(X, ROWS_PER_BLOCK),
@@ -100,7 +95,7 @@ class _KillWorkerAt(logging.Handler):
 
 
 def test_a_worker_killed_mid_fit_is_survived(client, data):
-    params = dict(tol=0.0, max_iter=10, **_start(data, "full"))
+    params = dict(tol=0.0, max_iter=10, **kmeans_start(data, "full"))
     X = da.from_array(data, ROWS_PER_BLOCK)
     expected = GaussianMixture(4, **params).fit(X)
     killer = _KillWorkerAt(client, iteration=3)
@@ -124,7 +119,7 @@ def test_a_worker_killed_mid_fit_is_survived(client, data):
 def test_threaded_scheduler_without_a_cluster(data):
     import dask
 
-    params = dict(tol=0.0, max_iter=5, **_start(data, "diag"), covariance_type="diag")
+    params = dict(tol=0.0, max_iter=5, **kmeans_start(data, "diag"), covariance_type="diag")
     with dask.config.set(scheduler="threads"):
         fitted = GaussianMixture(4, n_jobs=1, **params).fit(da.from_array(data, ROWS_PER_BLOCK))
     in_memory = GaussianMixture(4, **params).fit(data)

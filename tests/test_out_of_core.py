@@ -12,7 +12,7 @@ from fastem import GaussianMixture, fit_file
 from fastem._data import ROW_MULTIPLE, ArrayRows, rows_within, sample_rows
 from fastem.datasets import make_mixture
 
-from .conftest import BACKENDS, COMPILED_BACKENDS, COVARIANCE_TYPES, init_arrays, relative_error
+from .conftest import BACKENDS, COMPILED_BACKENDS, COVARIANCE_TYPES, kmeans_start, relative_error
 
 TINY_BUDGET_MIB = 0.1  # 100 KiB: a few thousand rows per chunk, so every fit below has many
 
@@ -27,11 +27,6 @@ def _memmap(tmp_path, X, name="X.npy"):
 def mixture_data():
     X, _ = make_mixture(40_000, 3, 4, separation=4.0, random_state=3)
     return X
-
-
-def _start(X, covariance_type):
-    start = GaussianMixture(4, covariance_type=covariance_type, max_iter=0, random_state=0)
-    return init_arrays(start.fit(X)._mixture)
 
 
 def test_chunks_are_whole_tasks_within_the_budget():
@@ -55,7 +50,7 @@ def test_chunked_fit_equals_in_memory_fit(tmp_path, mixture_data, covariance_typ
                                           backend):
     X = mixture_data.astype(dtype)
     params = dict(covariance_type=covariance_type, tol=0.0, max_iter=15, backend=backend,
-                  **_start(X, covariance_type))
+                  **kmeans_start(X, covariance_type))
     in_memory = GaussianMixture(4, **params).fit(X)
     X_mapped = _memmap(tmp_path, X)
     with config_context(working_memory=TINY_BUDGET_MIB):
@@ -84,7 +79,7 @@ def test_chunked_predictions_equal_in_memory(tmp_path, mixture_data):
 
 def test_weighted_chunked_fit_with_mapped_weights(tmp_path, mixture_data):
     weights = np.random.default_rng(1).uniform(0.0, 3.0, size=mixture_data.shape[0])
-    params = dict(tol=0.0, max_iter=10, **_start(mixture_data, "full"))
+    params = dict(tol=0.0, max_iter=10, **kmeans_start(mixture_data, "full"))
     in_memory = GaussianMixture(4, **params).fit(mixture_data, sample_weight=weights)
     with config_context(working_memory=TINY_BUDGET_MIB):
         chunked = GaussianMixture(4, **params).fit(
@@ -98,7 +93,7 @@ def test_weighted_chunked_fit_with_mapped_weights(tmp_path, mixture_data):
 def test_chunks_convert_any_numeric_layout(tmp_path, mixture_data, layout):
     X = np.round(mixture_data * 100)
     stored = X.astype(np.int32) if layout == "int32" else np.asfortranarray(X)
-    params = dict(tol=0.0, max_iter=8, **_start(X, "full"))
+    params = dict(tol=0.0, max_iter=8, **kmeans_start(X, "full"))
     in_memory = GaussianMixture(4, **params).fit(X)
     with config_context(working_memory=TINY_BUDGET_MIB):
         chunked = GaussianMixture(4, **params).fit(_memmap(tmp_path, stored))
