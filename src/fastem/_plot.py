@@ -75,8 +75,8 @@ def _ellipse(axes, mean, covariance, n_sigma, color, plt):
 def plot_mixture(model, X, path: str, *, dims: tuple[int, int] | str = (0, 1),
                  max_points: int = MAX_POINTS, seed: int = 0, title: str | None = None) -> None:
     """Save a PNG of (a subsample of) X with each component's 1σ and 2σ ellipses."""
+    basis, labels = projection(model, X, dims)  # a bad choice of dims is reported first
     plt = _pyplot()
-    basis, labels = projection(model, X, dims)
     rng = np.random.default_rng(seed)
     n_samples = X.shape[0]
     rows = np.sort(rng.choice(n_samples, max_points, replace=False)) if n_samples > max_points \
