@@ -115,16 +115,16 @@ def check_precisions_init(precisions, covariance_type, n_components, n_features)
     return precisions
 
 
-def check_out_of_core_array(X) -> None:
+def check_out_of_core_array(X, min_samples: int = 2) -> None:
     """Shape and dtype of a memory-mapped X (its values are checked chunk by chunk)."""
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a {X.ndim}D memory map of shape {X.shape}.")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"The memory-mapped X must hold numbers; its dtype is {X.dtype}.")
     n_samples, n_features = X.shape
-    if n_samples < 2:
+    if n_samples < min_samples:
         raise ValueError(f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
-                         "minimum of 2 is required.")
+                         f"minimum of {min_samples} is required.")
     if n_features < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of "
                          "1 is required.")

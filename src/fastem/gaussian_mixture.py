@@ -237,15 +237,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._fit_em(data, init_arrays, backend)
         return data
 
-    def _row_source(self, X, sample_weight, *, reset: bool):
-        """The rows to fit, checked: in memory, memory-mapped (chunked) or Dask."""
+    def _row_source(self, X, sample_weight, *, reset: bool, min_samples: int = 2):
+        """The rows of X, checked: in memory, memory-mapped (chunked) or Dask."""
         if is_dask_array(X):
             from ._dask import DaskRows, prepared_array
 
             validate_data(self, prepared_array(X), skip_check_array=True, reset=reset)
             return DaskRows(X, sample_weight, self.n_jobs)
         if is_out_of_core(X):
-            _validation.check_out_of_core_array(X)
+            _validation.check_out_of_core_array(X, min_samples)
             validate_data(self, X, skip_check_array=True, reset=reset)
             weights = _validation.sample_weight_array(sample_weight, X.shape[0])
             data = ArrayRows.out_of_core(X, weights)
@@ -253,7 +253,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return data
         X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
-            ensure_min_samples=2, ensure_all_finite=False,
+            ensure_min_samples=min_samples, ensure_all_finite=False,
         )
         _validation.check_finite(X)
         return ArrayRows(X, _validation.check_sample_weight(sample_weight, X.shape[0]))
@@ -454,16 +454,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _checked_input(self, X) -> ArrayRows:
         """The rows of X to predict on: in memory, or a memory map read in chunks."""
         check_is_fitted(self)
-        if is_out_of_core(X):
-            _validation.check_out_of_core_array(X)
-            validate_data(self, X, skip_check_array=True, reset=False)
-            data = ArrayRows.out_of_core(X, None)
-            data.check_finite()
-            return data
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C",
-                          ensure_all_finite=False)
-        _validation.check_finite(X)
-        return ArrayRows(X, None)
+        return self._row_source(X, None, reset=False, min_samples=1)
 
     def _weighted_log_prob_chunks(self, data: ArrayRows):
         """(rows, log(w_k N(x | k))) for consecutive chunks of rows: never all N×K at once."""
