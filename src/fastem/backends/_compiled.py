@@ -17,7 +17,7 @@ import numpy as np
 from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
 from .._stats import SufficientStats
 
-TASK_ROWS = 1024  # rows per task (16 of the kernels' 64-row blocks): fixed, so results
+TASK_ROWS = 1024  # rows per task (a whole number of either family's row blocks): fixed, so results
 # never depend on the thread count
 PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
 MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
