@@ -3,13 +3,21 @@
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 
 import numpy as np
 import pytest
 from sklearn import config_context
 
 from fastem import GaussianMixture, fit_file
-from fastem._data import ROW_MULTIPLE, ArrayRows, rows_within, sample_rows
+from fastem._data import (
+    CHUNKS_HELD,
+    INIT_SAMPLE_SHARE,
+    ROW_MULTIPLE,
+    ArrayRows,
+    rows_within,
+    sample_rows,
+)
 from fastem.datasets import make_mixture
 
 from .conftest import BACKENDS, COMPILED_BACKENDS, COVARIANCE_TYPES, kmeans_start, relative_error
@@ -166,6 +174,28 @@ def test_fit_file_errors(tmp_path):
     (tmp_path / "text.npy").write_text("1,2\n3,4\n")
     with pytest.raises(ValueError, match="not a .npy array file"):
         fit_file(tmp_path / "text.npy", 2)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int16"])  # read in place / converted per chunk
+def test_one_chunk_is_alive_at_a_time(tmp_path, dtype):
+    # The arrays a fit allocates (tracemalloc sees NumPy's), deterministically: a chunk
+    # (half the budget) and the initialisation sample (a quarter) at most, never the
+    # previous chunk still held while the next one is read.
+    X, _ = make_mixture(400_000, 16, 4, random_state=0)
+    path = tmp_path / "big.npy"
+    np.save(path, (X * 100).astype(dtype))
+    budget_mib = 2.0
+    fit_file(path, 4, covariance_type="diag", max_iter=1, working_memory=budget_mib)  # warm up
+    tracemalloc.start()
+    try:
+        model = fit_file(path, 4, covariance_type="diag", max_iter=3, tol=0.0,
+                         working_memory=budget_mib)
+        traced_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert model.n_iter_ == 3
+    budget = budget_mib * 2**20
+    assert traced_peak < budget / CHUNKS_HELD + budget / INIT_SAMPLE_SHARE, traced_peak / budget
 
 
 PEAK_SCRIPT = textwrap.dedent("""

@@ -27,7 +27,8 @@ from ._mixture import Mixture
 from ._stats import SufficientStats
 
 ROW_MULTIPLE = 1024  # chunks hold whole kernel tasks (backends._compiled.TASK_ROWS)
-CHUNKS_HELD = 2  # chunks alive at once: the one being read and the one just used
+CHUNKS_HELD = 2  # a chunk is half the budget: one is alive at a time (each loop drops it
+# before reading the next), the other half covers what a pass allocates beside it
 INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
 
 
@@ -129,6 +130,7 @@ class ArrayRows:
             if self.sample_weight is not None:
                 weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
             yield rows, chunk, weights
+            del chunk, weights  # before reading the next chunk (the consumer drops it too)
 
     def check_finite(self) -> None:
         """Raise on NaN/inf in X or bad weights, reading one chunk at a time."""
@@ -137,6 +139,7 @@ class ArrayRows:
             _validation.check_finite(chunk, row_offset=rows.start)
             if weights is not None:
                 total_weight += _validation.check_weight_values(weights)
+            del chunk, weights
         if self.sample_weight is not None and total_weight <= 0:
             raise ValueError("sample_weight sums to zero: at least one row must have weight.")
 
@@ -148,6 +151,7 @@ class ArrayRows:
         stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
         for _, chunk, weights in self.chunks():
             backend.accumulate(chunk, weights, mixture, stats)
+            del chunk, weights
         return stats
 
     def initialisation_rows(self, random_state, min_rows: int = 1):

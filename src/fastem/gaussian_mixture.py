@@ -469,6 +469,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 with kernel_threads(backend, self.n_jobs):
                     log_prob = backend.weighted_log_prob(chunk[part], mixture)
                 yield slice(rows.start + part.start, rows.start + part.stop), log_prob
+            del chunk
 
     def _labels(self, data: ArrayRows):
         labels = np.empty(data.n_samples, dtype=np.intp)
