@@ -116,6 +116,14 @@ def _summary(model, X, weights, seconds: float) -> str:
 # --- commands -------------------------------------------------------------------
 
 
+def _model_and_data(args: argparse.Namespace):
+    """The saved model and the data file it is applied to (same number of features)."""
+    model = _load_model(args.model)
+    X, _ = _load_data(args.data)
+    _check_features(model, X, args.data)
+    return model, X
+
+
 def fit(args: argparse.Namespace) -> int:
     X, weights = _load_data(args.data, args.dtype, args.weights)
     model = _estimator(args, args.components)
@@ -127,9 +135,7 @@ def fit(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
-    X, _ = _load_data(args.data)
-    _check_features(model, X, args.data)
+    model, X = _model_and_data(args)
     result = model.predict_proba(X) if args.proba else model.predict(X)
     if args.output:
         write_array(args.output, result)
@@ -142,9 +148,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
-    X, _ = _load_data(args.data)
-    _check_features(model, X, args.data)
+    model, X = _model_and_data(args)
     criteria = _criteria(model, X, None)
     print(f"rows {X.shape[0]:,}\nlog-likelihood per row {criteria['log_likelihood']:.8f}\n"
           f"BIC {criteria['bic']:.2f}\nAIC {criteria['aic']:.2f}")
@@ -186,9 +190,7 @@ def select(args: argparse.Namespace) -> int:
 def plot(args: argparse.Namespace) -> int:
     from ._plot import plot_mixture
 
-    model = _load_model(args.model)
-    X, _ = _load_data(args.data)
-    _check_features(model, X, args.data)
+    model, X = _model_and_data(args)
     dims = args.dims or ((0, 1) if X.shape[1] == 2 else "pca")
     plot_mixture(model, X, args.output, dims=dims, max_points=args.max_points)
     print(f"picture saved to {args.output}")
