@@ -16,6 +16,15 @@ from fastem.datasets import make_mixture
 from .conftest import COVARIANCE_TYPES, random_mixture, relative_error
 
 KERNEL_PARITY = 1e-10
+# float32 rows with full or tied covariances: y = (x − μ) U in float32, where
+# summation order (and FMA contraction) differs between implementations.
+SINGLE_PARITY = 1e-5
+
+
+def _parity(dtype, covariance_type):
+    """The agreement to expect between two implementations on these rows."""
+    single = np.dtype(dtype) == np.float32 and covariance_type in ("full", "tied")
+    return SINGLE_PARITY if single else KERNEL_PARITY
 
 # Row counts that are not multiples of the block or task sizes, so padding lanes,
 # short blocks and short tasks are all exercised.
@@ -54,7 +63,7 @@ def test_accumulate_matches_reference(compiled_backend, covariance_type, dtype, 
     sample_weight = _weights(n_samples, weighted)
     reference = expectation(X, sample_weight, mixture, numpy_backend)
     compiled = expectation(X, sample_weight, mixture, get_backend(compiled_backend))
-    _assert_stats_close(compiled, reference, KERNEL_PARITY)
+    _assert_stats_close(compiled, reference, _parity(dtype, covariance_type))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -65,7 +74,27 @@ def test_weighted_log_prob_matches_reference(compiled_backend, covariance_type, 
     X = _data(1001, 4, dtype, seed=5)
     expected = numpy_backend.weighted_log_prob(X, mixture)
     actual = get_backend(compiled_backend).weighted_log_prob(X, mixture)
-    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+    tolerance = 1e-12 if _parity(dtype, covariance_type) == KERNEL_PARITY else SINGLE_PARITY
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_float32_distances_are_as_accurate_as_float32_allows(compiled_backend,
+                                                             covariance_type, offset):
+    """float32 rows: y = (x − μ) U in float32 stays within a few float32 roundings of
+    the float64 result on the same values, also far from the origin (x − μ is taken
+    before rounding; rounding μ to float32 first would cost ~1e-3 here)."""
+    rng = np.random.default_rng(11)
+    mixture = random_mixture(rng, covariance_type, n_components=4, n_features=9,
+                             offset=offset)
+    X = (offset + _data(3001, 9, np.float64, seed=12)).astype(np.float32)
+    exact = numpy_backend.weighted_log_prob(X.astype(np.float64), mixture)
+    single = get_backend(compiled_backend).weighted_log_prob(X, mixture)
+    squared_distance = 2.0 * (mixture.log_norm() - exact)
+    error = np.abs(single - exact)
+    assert np.all(error <= 32 * np.finfo(np.float32).eps * (1.0 + squared_distance))
+    assert error.max() > 0.0  # it did compute in float32
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -113,10 +142,11 @@ def test_full_fit_matches_reference(compiled_backend, covariance_type, dtype, we
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits[backend] = model.fit(X, sample_weight=sample_weight)
     ours, reference = fits[compiled_backend], fits["numpy"]
+    tolerance = _parity(dtype, covariance_type)
     for attribute in ("weights_", "means_", "covariances_"):
         error = relative_error(getattr(ours, attribute), getattr(reference, attribute))
-        assert error < KERNEL_PARITY, f"{attribute}: relative error {error:.2e}"
-    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=KERNEL_PARITY)
+        assert error < tolerance, f"{attribute}: relative error {error:.2e}"
+    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=tolerance)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -166,10 +196,11 @@ def test_compiled_backends_agree_with_each_other():
         numba_stats, cython_stats = (
             expectation(X, sample_weight, mixture, get_backend(name)) for name in compiled
         )
-        _assert_stats_close(cython_stats, numba_stats, KERNEL_PARITY)
+        tolerance = _parity(X.dtype, covariance_type)
+        _assert_stats_close(cython_stats, numba_stats, tolerance)
         np.testing.assert_allclose(
             get_backend("cython").weighted_log_prob(X, mixture),
-            get_backend("numba").weighted_log_prob(X, mixture), rtol=KERNEL_PARITY,
+            get_backend("numba").weighted_log_prob(X, mixture), rtol=tolerance,
         )
 
 

@@ -51,7 +51,7 @@ cdef enum:
     TILE = 4  # features per side of a register tile
 
 cdef struct Lanes:
-    # A thread's block buffers, each a multiple of BLOCK doubles.
+    # A thread's block buffers, each a multiple of BLOCK doubles (or floats).
     double* xt  # (D, BLOCK) the block's rows, transposed
     double* diff  # (D, BLOCK) x − μ_k
     double* weighted  # (D, BLOCK) w r_k (x − μ_k)
@@ -61,10 +61,14 @@ cdef struct Lanes:
     double* total  # (BLOCK,) Σ_k exp(l_k − peak)
     double* log_total  # (BLOCK,)
     double* tile  # (TILE, BLOCK)
+    float* diff_single  # (D, BLOCK) x − μ_k rounded to float32 (float32 rows)
+    float* tile_single  # (TILE, BLOCK)
 
 
 # A covariance family's log-density of one block: lanes.log_prob[k, b] from lanes.xt.
-ctypedef void (*LogProbBlock)(const double* xt, const double* means, const double* prec_chol,
+# factors: the family's precision factors, in the working precision that family
+# documents (double, or float for float32 rows where it says so).
+ctypedef void (*LogProbBlock)(const double* xt, const double* means, const void* factors,
                               const double* log_norm, Py_ssize_t K, Py_ssize_t D,
                               Lanes* lanes) noexcept nogil
 
@@ -74,9 +78,10 @@ cdef inline Lanes lanes_alloc(Py_ssize_t n_features, Py_ssize_t n_components) no
 
     Returned by value: inside a parallel block, an assigned variable is thread-private.
     """
-    cdef Lanes lanes = Lanes(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+    cdef Lanes lanes = Lanes(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
     lanes.xt = <double*> malloc(
-        sizeof(double) * BLOCK * (3 * n_features + n_components + 4 + TILE))
+        sizeof(double) * BLOCK * (3 * n_features + n_components + 4 + TILE)
+        + sizeof(float) * BLOCK * (n_features + TILE))
     if lanes.xt == NULL:
         return lanes
     lanes.diff = lanes.xt + n_features * BLOCK
@@ -87,6 +92,8 @@ cdef inline Lanes lanes_alloc(Py_ssize_t n_features, Py_ssize_t n_components) no
     lanes.total = lanes.peak + BLOCK
     lanes.log_total = lanes.total + BLOCK
     lanes.tile = lanes.log_total + BLOCK
+    lanes.diff_single = <float*> (lanes.tile + TILE * BLOCK)
+    lanes.tile_single = lanes.diff_single + n_features * BLOCK
     return lanes
 
 
@@ -224,7 +231,7 @@ cdef inline void add_partials(Py_ssize_t n_tasks, const double* part_loglik,
 
 cdef inline bint log_prob_rows(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                                Py_ssize_t n_samples, Py_ssize_t D, LogProbBlock log_prob_block,
-                               const double* means, const double* prec_chol,
+                               const double* means, const void* prec_chol,
                                const double* log_norm, Py_ssize_t K, double* out,
                                int n_threads) noexcept nogil:
     """out[n, k] = log(w_k N(x_n | k)) for every row, by blocks of 16 × BLOCK rows per task.

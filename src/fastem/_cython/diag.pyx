@@ -24,10 +24,11 @@ from ._lanes cimport (
 from ._openmp cimport current_threads
 
 
-cdef void _log_prob_block(const double* xt, const double* means, const double* prec_chol,
+cdef void _log_prob_block(const double* xt, const double* means, const void* factors,
                           const double* log_norm, Py_ssize_t K, Py_ssize_t D,
                           Lanes* lanes) noexcept nogil:
-    """log_prob[k, b] = log_norm_k − ½ Σ_d ((x_bd − μ_kd) p_kd)² for one block."""
+    """log_prob[k, b] = log_norm_k − ½ Σ_d ((x_bd − μ_kd) p_kd)² for one block (double p)."""
+    cdef const double* prec_chol = <const double*> factors
     cdef Py_ssize_t k, d, b
     cdef double mean, precision, z
     cdef double* out

@@ -8,7 +8,8 @@ The port of :mod:`fastem._kernels.full`. Per block of rows and component k:
     y_j = Σ_{i≤j} d_i U_k[i, j]                  (U_k upper triangular)
     log(w_k N(x | k)) = log_norm_k − ½ Σ_j y_j²
 
-then responsibilities by log-sum-exp over k, and the shifted sums about the
+(y in the data's precision: float32 rows give float32 d, U_k and y; ½ Σ y² is
+summed in double four columns at a time), then responsibilities by log-sum-exp over k, and the shifted sums about the
 current means (upper triangle; diagonal tiles also touch a few entries below):
 
     R_k += Σ w r_k,   S_k += Σ w r_k d,   C_k[i, j] += Σ w r_k d_i d_j   (full)
@@ -22,27 +23,27 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free
 
 from ._lanes cimport (
-    BLOCK, TILE, Lanes, add_partials, lanes_alloc, load_block, log_prob_rows,
+    BLOCK, TILE, Lanes, LogProbBlock, add_partials, lanes_alloc, load_block, log_prob_rows,
     responsibilities_block,
 )
 from ._openmp cimport current_threads
 
 
-cdef inline void _triangular_tile(const double* diff, const double* U, Py_ssize_t D,
-                                  Py_ssize_t j0, double* tile) noexcept nogil:
+cdef inline void _triangular_tile(const floating* diff, const floating* U, Py_ssize_t D,
+                                  Py_ssize_t j0, floating* tile) noexcept nogil:
     """tile[c, b] = Σ_{i<j0+4} diff[i, b] U[i, j0 + c], c < 4: four columns of y = d U.
 
     U is upper triangular with zeros below the diagonal, so the last 4×4 step
     may run over the whole square. Every diff row loaded feeds four columns.
     """
     cdef Py_ssize_t step, i0, b, c
-    cdef double d0, d1, d2, d3
-    cdef double u00, u01, u02, u03, u10, u11, u12, u13
-    cdef double u20, u21, u22, u23, u30, u31, u32, u33
-    cdef const double* r0
-    cdef const double* r1
-    cdef const double* r2
-    cdef const double* r3
+    cdef floating d0, d1, d2, d3
+    cdef floating u00, u01, u02, u03, u10, u11, u12, u13
+    cdef floating u20, u21, u22, u23, u30, u31, u32, u33
+    cdef const floating* r0
+    cdef const floating* r1
+    cdef const floating* r2
+    cdef const floating* r3
     for c in range(TILE * BLOCK):
         tile[c] = 0.0
     for step in range(j0 // TILE + 1):
@@ -66,11 +67,11 @@ cdef inline void _triangular_tile(const double* diff, const double* U, Py_ssize_
             tile[3 * BLOCK + b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
 
 
-cdef inline void _triangular_column(const double* diff, const double* U, Py_ssize_t D,
-                                    Py_ssize_t j, double* tile) noexcept nogil:
+cdef inline void _triangular_column(const floating* diff, const floating* U, Py_ssize_t D,
+                                    Py_ssize_t j, floating* tile) noexcept nogil:
     """tile[0, b] = Σ_{i≤j} diff[i, b] U[i, j]: one column of y = d U."""
     cdef Py_ssize_t i, b
-    cdef double u
+    cdef floating u
     for b in range(BLOCK):
         tile[b] = 0.0
     for i in range(j + 1):
@@ -79,37 +80,52 @@ cdef inline void _triangular_column(const double* diff, const double* U, Py_ssiz
             tile[b] += diff[i * BLOCK + b] * u
 
 
-cdef void _log_prob_block(const double* xt, const double* means, const double* prec_chol,
-                          const double* log_norm, Py_ssize_t K, Py_ssize_t D,
-                          Lanes* lanes) noexcept nogil:
-    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block."""
+cdef inline void _log_prob_lanes(const double* xt, const double* means, const floating* U,
+                                 const double* log_norm, Py_ssize_t K, Py_ssize_t D,
+                                 floating* diff, floating* tile,
+                                 double* log_prob) noexcept nogil:
+    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖², y = d U_k in floating."""
     cdef Py_ssize_t k, d, b, step, j0, j
     cdef Py_ssize_t n_tiled = D - D % TILE
     cdef double mean
-    cdef double* diff = lanes.diff
-    cdef double* tile = lanes.tile
     cdef double* out
     for k in range(K):
-        out = lanes.log_prob + k * BLOCK
+        out = log_prob + k * BLOCK
         for d in range(D):
             mean = means[k * D + d]
             for b in range(BLOCK):
-                diff[d * BLOCK + b] = xt[d * BLOCK + b] - mean
+                diff[d * BLOCK + b] = <floating> (xt[d * BLOCK + b] - mean)
         for b in range(BLOCK):
             out[b] = 0.0
         for step in range(n_tiled // TILE):
             j0 = step * TILE
-            _triangular_tile(diff, prec_chol + k * D * D, D, j0, tile)
+            _triangular_tile(diff, U + k * D * D, D, j0, tile)
             for b in range(BLOCK):
                 out[b] += (tile[b] * tile[b] + tile[BLOCK + b] * tile[BLOCK + b]
                            + tile[2 * BLOCK + b] * tile[2 * BLOCK + b]
                            + tile[3 * BLOCK + b] * tile[3 * BLOCK + b])
         for j in range(n_tiled, D):
-            _triangular_column(diff, prec_chol + k * D * D, D, j, tile)
+            _triangular_column(diff, U + k * D * D, D, j, tile)
             for b in range(BLOCK):
                 out[b] += tile[b] * tile[b]
         for b in range(BLOCK):
             out[b] = log_norm[k] - 0.5 * out[b]
+
+
+cdef void _log_prob_block(const double* xt, const double* means, const void* factors,
+                          const double* log_norm, Py_ssize_t K, Py_ssize_t D,
+                          Lanes* lanes) noexcept nogil:
+    """One block's log-densities, y = d U_k in double (float64 rows; factors: double U)."""
+    _log_prob_lanes(xt, means, <const double*> factors, log_norm, K, D, lanes.diff,
+                    lanes.tile, lanes.log_prob)
+
+
+cdef void _log_prob_block_single(const double* xt, const double* means, const void* factors,
+                                 const double* log_norm, Py_ssize_t K, Py_ssize_t D,
+                                 Lanes* lanes) noexcept nogil:
+    """One block's log-densities, y = d U_k in float (float32 rows; factors: float U)."""
+    _log_prob_lanes(xt, means, <const float*> factors, log_norm, K, D, lanes.diff_single,
+                    lanes.tile_single, lanes.log_prob)
 
 
 cdef inline void _scatter_tile(const double* weighted, const double* diff, Py_ssize_t D,
@@ -221,7 +237,7 @@ cdef inline void _centre_rows(const double* xt, const double* centre, const doub
 
 cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                            const double* weights, Py_ssize_t start, Py_ssize_t stop,
-                           const double* means, const double* prec_chol,
+                           const double* means, const floating* prec_chol,
                            const double* log_norm, bint per_component,
                            const double* scatter_shift, Py_ssize_t K, Py_ssize_t D,
                            Lanes* lanes, double* loglik, double* resp_sum, double* first,
@@ -232,7 +248,10 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
         block = start + step * BLOCK
         load_block(X, row_stride, col_stride, D, weights, block,
                    min(<Py_ssize_t> BLOCK, stop - block), lanes.xt, lanes.wt)
-        _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
+        if floating is float:
+            _log_prob_block_single(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
+        else:
+            _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
         loglik[0] += responsibilities_block(lanes.log_prob, K, lanes)
         for k in range(K):
             _centre_component(lanes.xt, means + k * D, lanes.log_prob + k * BLOCK, D,
@@ -245,7 +264,7 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
 
 
 def accumulate(const floating[:, :] X, const double[::1] sample_weight,
-               const double[:, ::1] means, const double[:, :, ::1] prec_chol,
+               const double[:, ::1] means, const floating[:, :, ::1] prec_chol,
                const double[::1] log_norm, bint per_component,
                const double[::1] scatter_shift, Py_ssize_t task_rows,
                double[::1] out_loglik, double[::1] out_resp_sum, double[:, ::1] out_first,
@@ -253,7 +272,8 @@ def accumulate(const floating[:, :] X, const double[::1] sample_weight,
     """One fused E-step and statistics pass over the rows of X (see the Numba kernel).
 
     X (n, D) float32/float64; sample_weight (n,) or (0,) for unit weights;
-    means (K, D), prec_chol (K, D, D) upper triangular, log_norm (K,);
+    means (K, D), log_norm (K,); prec_chol (K, D, D) upper triangular, in X's
+    dtype (the precision of y = d U);
     per_component: full (True) or tied (False) scatter about scatter_shift (D,);
     out_loglik (1,), out_resp_sum (K,), out_first (K, D), out_second (K or 1, D, D):
     added to, task by task in task order.
@@ -297,17 +317,25 @@ def accumulate(const floating[:, :] X, const double[::1] sample_weight,
 
 
 def weighted_log_prob(const floating[:, :] X, const double[:, ::1] means,
-                      const double[:, :, ::1] prec_chol, const double[::1] log_norm,
+                      const floating[:, :, ::1] prec_chol, const double[::1] log_norm,
                       double[:, ::1] out):
-    """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score)."""
+    """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score).
+
+    prec_chol in X's dtype, as for ``accumulate``; out (n, K) double.
+    """
     cdef Py_ssize_t n_samples = X.shape[0]
     if n_samples == 0:
         return
+    cdef LogProbBlock log_prob_block
+    if floating is float:
+        log_prob_block = _log_prob_block_single
+    else:
+        log_prob_block = _log_prob_block
     cdef bint done
     with nogil:
         done = log_prob_rows(&X[0, 0], X.strides[0] // sizeof(floating),
                              X.strides[1] // sizeof(floating), n_samples, X.shape[1],
-                             _log_prob_block, &means[0, 0], &prec_chol[0, 0, 0], &log_norm[0],
+                             log_prob_block, &means[0, 0], &prec_chol[0, 0, 0], &log_norm[0],
                              means.shape[0], &out[0, 0], current_threads())
     if not done:
         raise MemoryError("could not allocate the kernel's block buffers")

@@ -6,6 +6,11 @@ Per block of rows (transposed, rows along SIMD lanes) and component k:
     y_j = Σ_{i≤j} d_i U_k[i, j]                  (U_k upper triangular)
     log(w_k N(x | k)) = log_norm_k − ½ Σ_j y_j²
 
+y is computed in the data's precision: float32 data gets d rounded to float32
+(from the float64 difference, so an offset costs nothing), U_k as given in
+float32 and twice the SIMD lanes; ½ Σ y² is summed in float64 four columns at
+a time. The statistics below are float64 whatever the data.
+
 then responsibilities by log-sum-exp over k, and the shifted sums about the
 current means a_k = μ_k (upper triangle only; the M-step mirrors it):
 
@@ -85,6 +90,8 @@ def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
 
     y = d U_k four columns at a time in register tiles, then the remaining columns.
+    diff, tile and prec_chol share the working precision (the data's dtype);
+    log_prob is float64.
     """
     n_components, n_features = means.shape
     n_tiled = n_features - n_features % TILE
@@ -259,8 +266,8 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
     """One fused E-step and statistics pass over the rows of X.
 
     X (n, D) float32/float64 IN; sample_weight (n,) or (0,) for unit weights IN;
-    means (K, D), prec_chol (K, D, D) upper triangular, log_norm (K,) IN;
-    per_component: full (True) or tied (False) scatter; scatter_shift (D,) the
+    means (K, D), log_norm (K,) IN; prec_chol (K, D, D) upper triangular, in
+    X's dtype (the working precision of y = d U) IN; per_component: full (True) or tied (False) scatter; scatter_shift (D,) the
     tied centre c IN; out_loglik (1,), out_resp_sum (K,), out_first (K, D),
     out_second (K or 1, D, D) INOUT: added to, in task order.
 
@@ -277,19 +284,20 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
     part_second = np.zeros((n_tasks, n_scatter, n_features, n_features))
     for t in prange(n_tasks):
         xt = np.empty((n_features, BLOCK))
-        diff = np.empty((n_features, BLOCK))
+        centred = np.empty((n_features, BLOCK), X.dtype)  # x − μ_k for the log-densities
+        diff = np.empty((n_features, BLOCK))  # x − μ_k for the statistics
         weighted = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
-        tile = np.empty((TILE, BLOCK))
+        tile = np.empty((TILE, BLOCK), X.dtype)
         scratch = np.empty(BLOCK)
         scratch_bits = scratch.view(np.int64)
         second = part_second[t]
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob)
+            _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
             part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch,
                                                      scratch_bits)
             _stats_block(xt, wt, means, log_prob, per_component, scatter_shift,
@@ -300,20 +308,23 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
 
 @parallel_kernel
 def weighted_log_prob(X, means, prec_chol, log_norm, out):
-    """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score)."""
+    """out[n, k] = log(w_k N(x_n | μ_k, Σ_k)) for every row (predict, score).
+
+    prec_chol in X's dtype, as for ``accumulate``; out (n, K) float64.
+    """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_tasks = (n_samples + BLOCKS_PER_TASK * BLOCK - 1) // (BLOCKS_PER_TASK * BLOCK)
     no_weights = np.empty(0)
     for t in prange(n_tasks):
         xt = np.empty((n_features, BLOCK))
-        diff = np.empty((n_features, BLOCK))
+        centred = np.empty((n_features, BLOCK), X.dtype)
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
-        tile = np.empty((TILE, BLOCK))
+        tile = np.empty((TILE, BLOCK), X.dtype)
         stop = min((t + 1) * BLOCKS_PER_TASK * BLOCK, n_samples)
         for start in range(t * BLOCKS_PER_TASK * BLOCK, stop, BLOCK):
             n_rows = min(BLOCK, stop - start)
             load_block(X, no_weights, start, n_rows, xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob)
+            _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
             store_block(log_prob, start, n_rows, out)

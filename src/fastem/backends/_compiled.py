@@ -31,9 +31,13 @@ class ThreadControl(Protocol):
     def set_num_threads(self, n_threads: int) -> None: ...
 
 
-def _upper_factors(mixture: Mixture) -> np.ndarray:
-    """U_k stacked (K, D, D), exactly zero below the diagonal (the kernels read whole tiles)."""
-    return np.triu(full_precisions_cholesky(mixture))
+def _upper_factors(mixture: Mixture, X) -> np.ndarray:
+    """U_k stacked (K, D, D), exactly zero below the diagonal (the kernels read whole tiles).
+
+    float32 for float32 rows: the kernels compute y = (x − μ) U in the data's precision.
+    """
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    return np.triu(full_precisions_cholesky(mixture)).astype(dtype, copy=False)
 
 
 def _weights_or_empty(sample_weight) -> np.ndarray:
@@ -89,7 +93,7 @@ class CompiledBackend:
         n_components, n_features = mixture.means.shape
         scatter = mixture.covariance_type in ("full", "tied")
         if scatter:
-            prec_chol = _upper_factors(mixture)
+            prec_chol = _upper_factors(mixture, X)
             per_component = mixture.covariance_type == "full"
             second = stats.second if per_component else stats.second[None]
             scatter_shift = (
@@ -124,7 +128,7 @@ class CompiledBackend:
             out = np.empty((X.shape[0], mixture.n_components))
         if mixture.covariance_type in ("full", "tied"):
             self.full.weighted_log_prob(
-                X, mixture.means, _upper_factors(mixture), mixture.log_norm(), out
+                X, mixture.means, _upper_factors(mixture, X), mixture.log_norm(), out
             )
         else:
             self.diag.weighted_log_prob(

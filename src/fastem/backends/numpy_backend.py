@@ -6,7 +6,10 @@ time (so it, too, never holds more than a chunk's N×K responsibilities):
     log(w_k N(x | k)) = log w_k + log det U_k − D/2 log 2π − ½ ‖(x − μ_k) U_k‖²
     r_nk = exp(log(w_k N(x_n | k)) − logsumexp_k(...))
 
-followed by the shifted sums of :mod:`fastem._stats`.
+followed by the shifted sums of :mod:`fastem._stats`. For full and tied
+covariances, y = (x − μ_k) U_k is computed in the data's precision (float32 for
+float32 rows: x − μ_k rounded to float32, times U_k rounded to float32); ‖y‖²
+and everything after it in float64.
 """
 
 from __future__ import annotations
@@ -38,17 +41,26 @@ def _weights_of(sample_weight, rows, n_rows):
     return np.asarray(sample_weight[rows], dtype=np.float64)
 
 
-def _squared_mahalanobis(X, mixture: Mixture):
-    """‖(x − μ_k) U_k‖² for each row and component, shape (n, K)."""
+def _working_dtype(X):
+    """The precision of y = (x − μ) U: the data's own, float32 or float64."""
+    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+
+
+def _squared_mahalanobis(X, mixture: Mixture, working_dtype=np.float64):
+    """‖(x − μ_k) U_k‖² for each row and component, shape (n, K), float64.
+
+    X is float64; for full and tied covariances y = (x − μ_k) U_k is rounded to
+    ``working_dtype`` (d and U first, then the product in that precision).
+    """
     n_samples = X.shape[0]
     means, prec_chol = mixture.means, mixture.precisions_cholesky
     distances = np.empty((n_samples, mixture.n_components))
     for k in range(mixture.n_components):
         centred = X - means[k]
-        if mixture.covariance_type == "full":
-            distances[:, k] = np.sum((centred @ prec_chol[k]) ** 2, axis=1)
-        elif mixture.covariance_type == "tied":
-            distances[:, k] = np.sum((centred @ prec_chol) ** 2, axis=1)
+        if mixture.covariance_type in ("full", "tied"):
+            factor = prec_chol[k] if mixture.covariance_type == "full" else prec_chol
+            y = centred.astype(working_dtype) @ factor.astype(working_dtype)
+            distances[:, k] = np.sum(y.astype(np.float64) ** 2, axis=1)
         elif mixture.covariance_type == "diag":
             distances[:, k] = np.sum((centred * prec_chol[k]) ** 2, axis=1)
         else:
@@ -57,9 +69,10 @@ def _squared_mahalanobis(X, mixture: Mixture):
 
 
 def weighted_log_prob(X, mixture: Mixture, out=None):
-    """log(w_k N(x | μ_k, Σ_k)) for every row of X, shape (n, K)."""
+    """log(w_k N(x | μ_k, Σ_k)) for every row of X, shape (n, K), float64."""
+    working_dtype = _working_dtype(X)
     X = np.asarray(X, dtype=np.float64)
-    result = mixture.log_norm() - 0.5 * _squared_mahalanobis(X, mixture)
+    result = mixture.log_norm() - 0.5 * _squared_mahalanobis(X, mixture, working_dtype)
     if out is None:
         return result
     out[...] = result
@@ -108,9 +121,10 @@ def accumulate(X, sample_weight, mixture: Mixture, stats: SufficientStats) -> No
     """One E-step over X: add its log-likelihood and shifted sums to stats."""
     n_samples = X.shape[0]
     for rows in _chunks(n_samples, _chunk_rows(X.shape[1], mixture.n_components)):
-        chunk = np.asarray(X[rows], dtype=np.float64)
+        rows_of_X = X[rows]
+        log_prob = weighted_log_prob(rows_of_X, mixture)
+        chunk = np.asarray(rows_of_X, dtype=np.float64)
         weights = _weights_of(sample_weight, rows, chunk.shape[0])
-        log_prob = weighted_log_prob(chunk, mixture)
         log_prob_norm = logsumexp(log_prob, axis=1)
         resp = np.exp(log_prob - log_prob_norm[:, None])
         stats.total_weight += float(weights.sum())
