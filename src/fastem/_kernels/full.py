@@ -267,9 +267,10 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
 
     X (n, D) float32/float64 IN; sample_weight (n,) or (0,) for unit weights IN;
     means (K, D), log_norm (K,) IN; prec_chol (K, D, D) upper triangular, in
-    X's dtype (the working precision of y = d U) IN; per_component: full (True) or tied (False) scatter; scatter_shift (D,) the
-    tied centre c IN; out_loglik (1,), out_resp_sum (K,), out_first (K, D),
-    out_second (K or 1, D, D) INOUT: added to, in task order.
+    X's dtype (the working precision of y = d U) IN; per_component: full (True)
+    or tied (False) scatter; scatter_shift (D,) the tied centre c IN;
+    out_loglik (1,), out_resp_sum (K,), out_first (K, D), out_second (K or 1, D, D)
+    INOUT: added to, in task order.
 
     Helpers take whole arrays and indices, never slices: a slice costs an
     atomic reference count, which threads would contend on.
