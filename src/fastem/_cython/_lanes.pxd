@@ -246,7 +246,9 @@ cdef inline bint log_prob_rows(const floating* X, Py_ssize_t row_stride, Py_ssiz
     cdef bint* out_of_memory = &failed  # shared: a write through it reaches every thread
     with parallel(num_threads=n_threads):
         lanes = lanes_alloc(D, K)
-        for t in prange(n_tasks, schedule="static"):
+        # dynamic: on a shared server a thread slowed by another process does not hold
+        # the call up. Each task writes its own partial: the bits do not depend on it.
+        for t in prange(n_tasks, schedule="dynamic"):
             if lanes.xt == NULL:
                 out_of_memory[0] = True
                 continue

@@ -116,7 +116,9 @@ def accumulate(const floating[:, :] X, const double[::1] sample_weight,
     cdef int* out_of_memory = &failed  # shared: a write through it reaches every thread
     with nogil, parallel(num_threads=current_threads()):
         lanes = lanes_alloc(D, K)
-        for t in prange(n_tasks, schedule="static"):
+        # dynamic: on a shared server a thread slowed by another process does not hold
+        # the call up. Each task writes its own partial: the bits do not depend on it.
+        for t in prange(n_tasks, schedule="dynamic"):
             if lanes.xt == NULL:
                 out_of_memory[0] = 1
             else:
