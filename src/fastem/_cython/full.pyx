@@ -9,8 +9,9 @@ The port of :mod:`fastem._kernels.full`. Per block of rows and component k:
     log(w_k N(x | k)) = log_norm_k − ½ Σ_j y_j²
 
 (y in the data's precision: float32 rows give float32 d, U_k and y; ½ Σ y² is
-summed in double four columns at a time), then responsibilities by log-sum-exp over k, and the shifted sums about the
-current means (upper triangle; diagonal tiles also touch a few entries below):
+summed in double four columns at a time), then responsibilities by log-sum-exp
+over k, and the shifted sums about the current means (upper triangle; diagonal
+tiles also touch a few entries below):
 
     R_k += Σ w r_k,   S_k += Σ w r_k d,   C_k[i, j] += Σ w r_k d_i d_j   (full)
     T[i, j] += Σ w (x − c)_i (x − c)_j                                   (tied)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .._data import working_dtype
 from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
 from .._stats import SufficientStats
 
@@ -36,8 +37,7 @@ def _upper_factors(mixture: Mixture, X) -> np.ndarray:
 
     float32 for float32 rows: the kernels compute y = (x − μ) U in the data's precision.
     """
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    return np.triu(full_precisions_cholesky(mixture)).astype(dtype, copy=False)
+    return np.triu(full_precisions_cholesky(mixture)).astype(working_dtype(X.dtype), copy=False)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from .._data import working_dtype
 from .._mixture import Mixture
 from .._stats import SufficientStats
 
@@ -41,16 +42,11 @@ def _weights_of(sample_weight, rows, n_rows):
     return np.asarray(sample_weight[rows], dtype=np.float64)
 
 
-def _working_dtype(X):
-    """The precision of y = (x − μ) U: the data's own, float32 or float64."""
-    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
-
-
-def _squared_mahalanobis(X, mixture: Mixture, working_dtype=np.float64):
+def _squared_mahalanobis(X, mixture: Mixture, precision):
     """‖(x − μ_k) U_k‖² for each row and component, shape (n, K), float64.
 
     X is float64; for full and tied covariances y = (x − μ_k) U_k is rounded to
-    ``working_dtype`` (d and U first, then the product in that precision).
+    ``precision`` (d and U first, then the product in that precision).
     """
     n_samples = X.shape[0]
     means, prec_chol = mixture.means, mixture.precisions_cholesky
@@ -59,7 +55,7 @@ def _squared_mahalanobis(X, mixture: Mixture, working_dtype=np.float64):
         centred = X - means[k]
         if mixture.covariance_type in ("full", "tied"):
             factor = prec_chol[k] if mixture.covariance_type == "full" else prec_chol
-            y = centred.astype(working_dtype) @ factor.astype(working_dtype)
+            y = centred.astype(precision) @ factor.astype(precision)
             distances[:, k] = np.sum(y.astype(np.float64) ** 2, axis=1)
         elif mixture.covariance_type == "diag":
             distances[:, k] = np.sum((centred * prec_chol[k]) ** 2, axis=1)
@@ -68,11 +64,15 @@ def _squared_mahalanobis(X, mixture: Mixture, working_dtype=np.float64):
     return distances
 
 
+def _log_prob(X, mixture: Mixture, precision):
+    """log(w_k N(x | μ_k, Σ_k)) of float64 rows X, distances in ``precision``."""
+    return mixture.log_norm() - 0.5 * _squared_mahalanobis(X, mixture, precision)
+
+
 def weighted_log_prob(X, mixture: Mixture, out=None):
     """log(w_k N(x | μ_k, Σ_k)) for every row of X, shape (n, K), float64."""
-    working_dtype = _working_dtype(X)
-    X = np.asarray(X, dtype=np.float64)
-    result = mixture.log_norm() - 0.5 * _squared_mahalanobis(X, mixture, working_dtype)
+    X = np.asarray(X)
+    result = _log_prob(np.asarray(X, dtype=np.float64), mixture, working_dtype(X.dtype))
     if out is None:
         return result
     out[...] = result
@@ -121,10 +121,9 @@ def accumulate(X, sample_weight, mixture: Mixture, stats: SufficientStats) -> No
     """One E-step over X: add its log-likelihood and shifted sums to stats."""
     n_samples = X.shape[0]
     for rows in _chunks(n_samples, _chunk_rows(X.shape[1], mixture.n_components)):
-        rows_of_X = X[rows]
-        log_prob = weighted_log_prob(rows_of_X, mixture)
-        chunk = np.asarray(rows_of_X, dtype=np.float64)
+        chunk = np.asarray(X[rows], dtype=np.float64)
         weights = _weights_of(sample_weight, rows, chunk.shape[0])
+        log_prob = _log_prob(chunk, mixture, working_dtype(X.dtype))
         log_prob_norm = logsumexp(log_prob, axis=1)
         resp = np.exp(log_prob - log_prob_norm[:, None])
         stats.total_weight += float(weights.sum())
