@@ -89,3 +89,24 @@ class FirstFit:
         return float(np.median([_first_fit_seconds(backend) for _ in range(3)]))
 
     track_warm_cache_seconds.unit = "seconds"
+
+    def track_dependency_imports_seconds(self, backend):
+        """The floor under the warm first fit: a fresh process importing only the dependencies.
+
+        The warm first fit minus this is fastem's own share (its import, kernel loading, fit).
+        """
+        import subprocess
+        import sys
+        import time
+
+        script = "import numpy, sklearn.base" + (", numba" if backend == "numba" else "")
+        command = [sys.executable, "-c", script]
+        subprocess.run(command, check=True)
+        seconds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(command, check=True)
+            seconds.append(time.perf_counter() - started)
+        return float(np.median(seconds))
+
+    track_dependency_imports_seconds.unit = "seconds"

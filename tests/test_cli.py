@@ -290,3 +290,7 @@ def test_bench_compares_with_sklearn():
     row = next(line for line in result.stdout.splitlines() if line.startswith("lowdim"))
     speedup = float(re.search(r"([\d.]+)x", row).group(1))
     assert speedup > 0
+    floors = next(line for line in result.stdout.splitlines()
+                  if line.startswith("of which the dependencies' imports"))
+    seconds = [float(value) for value in re.findall(r"([\d.]+) s\b", floors)]
+    assert len(seconds) == 2 and all(value > 0 for value in seconds), floors

@@ -252,8 +252,21 @@ def first_fit_seconds(backend: str, repeats: int = 3) -> float:
     One unmeasured run first fills Numba's on-disk cache (a warm cache: what
     every new process pays, not the one-time compilation).
     """
-    command = [sys.executable, "-c", _FIRST_FIT_SCRIPT.format(backend=backend)]
-    subprocess.run(command, check=True)
+    return fresh_process_seconds(_FIRST_FIT_SCRIPT.format(backend=backend), repeats)
+
+
+# What a fresh process pays before fastem does anything: the dependencies' imports.
+# numba's own set-up on first use (its typing context) is not included.
+IMPORT_FLOORS = {
+    "numpy + scikit-learn": "import numpy, sklearn.base",
+    "numpy + scikit-learn + numba": "import numpy, sklearn.base, numba",
+}
+
+
+def fresh_process_seconds(script: str, repeats: int = 3) -> float:
+    """Median wall time of a fresh Python process that runs ``script``."""
+    command = [sys.executable, "-c", script]
+    subprocess.run(command, check=True)  # unmeasured: warms caches (Numba's, the OS's)
     return statistics.median(
         _seconds(lambda: subprocess.run(command, check=True)) for _ in range(repeats))
 
@@ -357,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         print("fresh process, import + first fit of 1,000 points (warm Numba cache): "
               + ", ".join(f"{backend} {first_fit_seconds(backend):.2f} s"
                           for backend in backends), flush=True)
+        print("of which the dependencies' imports alone (fresh process): "
+              + ", ".join(f"{name} {fresh_process_seconds(script):.2f} s"
+                          for name, script in IMPORT_FLOORS.items()), flush=True)
     return 0
 
 
