@@ -36,33 +36,39 @@ TILE = 4  # features per side of a register tile: 16 FMAs per 8 loads
 
 
 @block_kernel
-def _triangular_tile(diff, prec_chol, k, j0, tile):
-    """tile[c, b] = Σ_{i<j0+4} diff[i, b] U_k[i, j0 + c] for c < 4: four columns of y = d U_k.
+def _triangular_step(diff, prec_chol, k, i0, j0, tile):
+    """tile[c, b] (+)= Σ_{i0≤i<i0+4} diff[i, b] U_k[i, j0 + c] for c < 4 (i0 < j0: a full square).
 
-    U_k is upper triangular (zeros below the diagonal), so the last 4×4 step may
-    run over the whole square. Every diff row loaded feeds four columns.
+    The first step of a column group (i0 = 0) sets the tile, later ones add to it.
+    Every diff row loaded feeds four columns.
     """
-    for i0 in range(0, j0 + TILE, TILE):
-        u00 = prec_chol[k, i0, j0]
-        u01 = prec_chol[k, i0, j0 + 1]
-        u02 = prec_chol[k, i0, j0 + 2]
-        u03 = prec_chol[k, i0, j0 + 3]
-        u10 = prec_chol[k, i0 + 1, j0]
-        u11 = prec_chol[k, i0 + 1, j0 + 1]
-        u12 = prec_chol[k, i0 + 1, j0 + 2]
-        u13 = prec_chol[k, i0 + 1, j0 + 3]
-        u20 = prec_chol[k, i0 + 2, j0]
-        u21 = prec_chol[k, i0 + 2, j0 + 1]
-        u22 = prec_chol[k, i0 + 2, j0 + 2]
-        u23 = prec_chol[k, i0 + 2, j0 + 3]
-        u30 = prec_chol[k, i0 + 3, j0]
-        u31 = prec_chol[k, i0 + 3, j0 + 1]
-        u32 = prec_chol[k, i0 + 3, j0 + 2]
-        u33 = prec_chol[k, i0 + 3, j0 + 3]
-        if i0 == 0:
-            for c in range(TILE):
-                for b in range(BLOCK):
-                    tile[c, b] = 0.0
+    u00 = prec_chol[k, i0, j0]
+    u01 = prec_chol[k, i0, j0 + 1]
+    u02 = prec_chol[k, i0, j0 + 2]
+    u03 = prec_chol[k, i0, j0 + 3]
+    u10 = prec_chol[k, i0 + 1, j0]
+    u11 = prec_chol[k, i0 + 1, j0 + 1]
+    u12 = prec_chol[k, i0 + 1, j0 + 2]
+    u13 = prec_chol[k, i0 + 1, j0 + 3]
+    u20 = prec_chol[k, i0 + 2, j0]
+    u21 = prec_chol[k, i0 + 2, j0 + 1]
+    u22 = prec_chol[k, i0 + 2, j0 + 2]
+    u23 = prec_chol[k, i0 + 2, j0 + 3]
+    u30 = prec_chol[k, i0 + 3, j0]
+    u31 = prec_chol[k, i0 + 3, j0 + 1]
+    u32 = prec_chol[k, i0 + 3, j0 + 2]
+    u33 = prec_chol[k, i0 + 3, j0 + 3]
+    if i0 == 0:
+        for b in range(BLOCK):
+            d0 = diff[0, b]
+            d1 = diff[1, b]
+            d2 = diff[2, b]
+            d3 = diff[3, b]
+            tile[0, b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+            tile[1, b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+            tile[2, b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+            tile[3, b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+    else:
         for b in range(BLOCK):
             d0 = diff[i0, b]
             d1 = diff[i0 + 1, b]
@@ -72,6 +78,59 @@ def _triangular_tile(diff, prec_chol, k, j0, tile):
             tile[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
             tile[3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+
+
+@block_kernel
+def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
+    """The diagonal step of columns j0..j0+3, fused with the centring and the squares.
+
+    diff[j0 + c, b] = x − μ_k (first use of these rows: stored for the steps of
+    later column groups); y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} diff[i, b] U_k[i, j0 + c]
+    (only the upper triangle of the 4×4 square; no tile before the first group);
+    squares[s, b] += Σ_c y_{j0+c}².
+    """
+    m0 = means[k, j0]
+    m1 = means[k, j0 + 1]
+    m2 = means[k, j0 + 2]
+    m3 = means[k, j0 + 3]
+    u00 = prec_chol[k, j0, j0]
+    u01 = prec_chol[k, j0, j0 + 1]
+    u02 = prec_chol[k, j0, j0 + 2]
+    u03 = prec_chol[k, j0, j0 + 3]
+    u11 = prec_chol[k, j0 + 1, j0 + 1]
+    u12 = prec_chol[k, j0 + 1, j0 + 2]
+    u13 = prec_chol[k, j0 + 1, j0 + 3]
+    u22 = prec_chol[k, j0 + 2, j0 + 2]
+    u23 = prec_chol[k, j0 + 2, j0 + 3]
+    u33 = prec_chol[k, j0 + 3, j0 + 3]
+    for b in range(BLOCK):
+        # x − μ in float64, stored in the working precision and read back as stored
+        diff[j0, b] = xt[j0, b] - m0
+        diff[j0 + 1, b] = xt[j0 + 1, b] - m1
+        diff[j0 + 2, b] = xt[j0 + 2, b] - m2
+        diff[j0 + 3, b] = xt[j0 + 3, b] - m3
+    if j0 == 0:
+        for b in range(BLOCK):
+            d0 = diff[0, b]
+            d1 = diff[1, b]
+            d2 = diff[2, b]
+            d3 = diff[3, b]
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            y2 = d0 * u02 + d1 * u12 + d2 * u22
+            y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+            squares[s, b] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+    else:
+        for b in range(BLOCK):
+            d0 = diff[j0, b]
+            d1 = diff[j0 + 1, b]
+            d2 = diff[j0 + 2, b]
+            d3 = diff[j0 + 3, b]
+            y0 = tile[0, b] + d0 * u00
+            y1 = tile[1, b] + d0 * u01 + d1 * u11
+            y2 = tile[2, b] + d0 * u02 + d1 * u12 + d2 * u22
+            y3 = tile[3, b] + d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+            squares[s, b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
 
 
 @block_kernel
@@ -89,24 +148,26 @@ def _triangular_column(diff, prec_chol, k, j, tile):
 def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
 
-    y = d U_k four columns at a time in register tiles, then the remaining columns.
+    y = d U_k four columns at a time: the steps below the diagonal in register
+    tiles, then the diagonal step, which also centres its four rows and adds
+    their squares; then the remaining D mod 4 columns one by one.
     diff, tile and prec_chol share the working precision (the data's dtype);
     log_prob is float64.
     """
     n_components, n_features = means.shape
     n_tiled = n_features - n_features % TILE
     for k in range(n_components):
-        for d in range(n_features):
+        if n_tiled == 0:
+            for b in range(BLOCK):
+                log_prob[k, b] = 0.0
+        for j0 in range(0, n_tiled, TILE):
+            for i0 in range(0, j0, TILE):
+                _triangular_step(diff, prec_chol, k, i0, j0, tile)
+            _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
+        for d in range(n_tiled, n_features):
             mean = means[k, d]
             for b in range(BLOCK):
                 diff[d, b] = xt[d, b] - mean
-        for b in range(BLOCK):
-            log_prob[k, b] = 0.0
-        for j0 in range(0, n_tiled, TILE):
-            _triangular_tile(diff, prec_chol, k, j0, tile)
-            for b in range(BLOCK):
-                log_prob[k, b] += (tile[0, b] * tile[0, b] + tile[1, b] * tile[1, b]
-                                   + tile[2, b] * tile[2, b] + tile[3, b] * tile[3, b])
         for j in range(n_tiled, n_features):
             _triangular_column(diff, prec_chol, k, j, tile)
             for b in range(BLOCK):
@@ -194,8 +255,20 @@ def _scatter_entry(weighted, diff, i, j, second, s):
 
 
 @block_kernel
+def _scatter_edge(diff, weighted, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for the last D mod 4 columns j, i ≤ j."""
+    n_features = diff.shape[0]
+    n_tiled = n_features - n_features % TILE
+    for j in range(n_tiled, n_features):
+        for i0 in range(0, n_tiled, TILE):
+            _scatter_column_edge(weighted, diff, i0, j, second, s)
+        for i in range(n_tiled, j + 1):
+            _scatter_entry(weighted, diff, i, j, second, s)
+
+
+@block_kernel
 def _scatter_upper(diff, weighted, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i.
+    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (the tied scatter).
 
     Diagonal tiles also fill their few entries below the diagonal; the M-step
     reads the upper triangle only.
@@ -205,22 +278,97 @@ def _scatter_upper(diff, weighted, second, s):
     for i0 in range(0, n_tiled, TILE):
         for j0 in range(i0, n_tiled, TILE):
             _scatter_tile(weighted, diff, i0, j0, second, s)
-    for j in range(n_tiled, n_features):  # the last D mod 4 columns
-        for i0 in range(0, n_tiled, TILE):
-            _scatter_column_edge(weighted, diff, i0, j, second, s)
-        for i in range(n_tiled, j + 1):
-            _scatter_entry(weighted, diff, i, j, second, s)
+    _scatter_edge(diff, weighted, second, s)
 
 
 @block_kernel
-def _centre_component(xt, means, resp, k, diff, weighted, resp_sum, first, t):
-    """diff = x − μ_k, weighted = w r_k diff; add Σ w r_k and Σ w r_k diff to task t."""
-    n_features = xt.shape[0]
-    acc = 0.0
+def _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, s):
+    """The diagonal tile of rows and columns j0..j0+3, fused with their centring.
+
+    diff[j0 + c, b] = x − μ_k and weighted[j0 + c, b] = w r_k diff (first use of
+    these rows: stored for the tiles above this one); first[t, k, j0 + c] += Σ_b weighted;
+    second[s, j0 + r, j0 + c] += Σ_b weighted[j0 + r, b] diff[j0 + c, b] for r ≤ c.
+    """
+    m0 = means[k, j0]
+    m1 = means[k, j0 + 1]
+    m2 = means[k, j0 + 2]
+    m3 = means[k, j0 + 3]
+    f0 = f1 = f2 = f3 = 0.0
+    a00 = a01 = a02 = a03 = 0.0
+    a11 = a12 = a13 = 0.0
+    a22 = a23 = 0.0
+    a33 = 0.0
     for b in range(BLOCK):
-        acc += resp[k, b]
-    resp_sum[t, k] += acc
-    for d in range(n_features):
+        r = resp[k, b]
+        d0 = xt[j0, b] - m0
+        d1 = xt[j0 + 1, b] - m1
+        d2 = xt[j0 + 2, b] - m2
+        d3 = xt[j0 + 3, b] - m3
+        w0 = r * d0
+        w1 = r * d1
+        w2 = r * d2
+        w3 = r * d3
+        diff[j0, b] = d0
+        diff[j0 + 1, b] = d1
+        diff[j0 + 2, b] = d2
+        diff[j0 + 3, b] = d3
+        weighted[j0, b] = w0
+        weighted[j0 + 1, b] = w1
+        weighted[j0 + 2, b] = w2
+        weighted[j0 + 3, b] = w3
+        f0 += w0
+        f1 += w1
+        f2 += w2
+        f3 += w3
+        a00 += w0 * d0
+        a01 += w0 * d1
+        a02 += w0 * d2
+        a03 += w0 * d3
+        a11 += w1 * d1
+        a12 += w1 * d2
+        a13 += w1 * d3
+        a22 += w2 * d2
+        a23 += w2 * d3
+        a33 += w3 * d3
+    first[t, k, j0] += f0
+    first[t, k, j0 + 1] += f1
+    first[t, k, j0 + 2] += f2
+    first[t, k, j0 + 3] += f3
+    second[s, j0, j0] += a00
+    second[s, j0, j0 + 1] += a01
+    second[s, j0, j0 + 2] += a02
+    second[s, j0, j0 + 3] += a03
+    second[s, j0 + 1, j0 + 1] += a11
+    second[s, j0 + 1, j0 + 2] += a12
+    second[s, j0 + 1, j0 + 3] += a13
+    second[s, j0 + 2, j0 + 2] += a22
+    second[s, j0 + 2, j0 + 3] += a23
+    second[s, j0 + 3, j0 + 3] += a33
+
+
+@block_kernel
+def _scatter_component(xt, means, resp, k, diff, weighted, first, t, second):
+    """Component k's centring and upper scatter: second[k] += Σ_b w r_k d dᵀ, first[t, k] += Σ_b w r_k d.
+
+    Column groups of four in order: the diagonal tile centres its rows, then the
+    tiles above it use them; the last D mod 4 rows and columns come after.
+    """
+    n_features = xt.shape[0]
+    n_tiled = n_features - n_features % TILE
+    for j0 in range(0, n_tiled, TILE):
+        _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, k)
+        for i0 in range(0, j0, TILE):
+            _scatter_tile(weighted, diff, i0, j0, second, k)
+    if n_tiled < n_features:
+        _centre_component(xt, means, resp, k, n_tiled, diff, weighted, first, t)
+        _scatter_edge(diff, weighted, second, k)
+
+
+@block_kernel
+def _centre_component(xt, means, resp, k, d_start, diff, weighted, first, t):
+    """Rows d ≥ d_start: diff = x − μ_k, weighted = w r_k diff; first[t, k, d] += Σ_b weighted."""
+    n_features = xt.shape[0]
+    for d in range(d_start, n_features):
         mean = means[k, d]
         acc = 0.0
         for b in range(BLOCK):
@@ -251,9 +399,14 @@ def _stats_block(xt, wt, means, resp, per_component, scatter_shift,
     """
     n_components = means.shape[0]
     for k in range(n_components):
-        _centre_component(xt, means, resp, k, diff, weighted, resp_sum, first, t)
+        acc = 0.0
+        for b in range(BLOCK):
+            acc += resp[k, b]
+        resp_sum[t, k] += acc
         if per_component:
-            _scatter_upper(diff, weighted, second, k)
+            _scatter_component(xt, means, resp, k, diff, weighted, first, t, second)
+        else:
+            _centre_component(xt, means, resp, k, 0, diff, weighted, first, t)
     if not per_component:
         _centre_rows(xt, scatter_shift, wt, diff, weighted)
         _scatter_upper(diff, weighted, second, 0)
