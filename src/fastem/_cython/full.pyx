@@ -30,42 +30,90 @@ from ._lanes cimport (
 from ._openmp cimport current_threads
 
 
-cdef inline void _triangular_tile(const floating* diff, const floating* U, Py_ssize_t D,
-                                  Py_ssize_t j0, floating* tile) noexcept nogil:
-    """tile[c, b] = Σ_{i<j0+4} diff[i, b] U[i, j0 + c], c < 4: four columns of y = d U.
+cdef inline void _triangular_step(const floating* diff, const floating* U, Py_ssize_t D,
+                                  Py_ssize_t i0, Py_ssize_t j0, floating* tile) noexcept nogil:
+    """tile[c, b] (+)= Σ_{i0≤i<i0+4} diff[i, b] U[i, j0 + c], c < 4 (i0 < j0: a full square).
 
-    U is upper triangular with zeros below the diagonal, so the last 4×4 step
-    may run over the whole square. Every diff row loaded feeds four columns.
+    The first step of a column group (i0 = 0) sets the tile, later ones add to it.
+    Every diff row loaded feeds four columns.
     """
-    cdef Py_ssize_t step, i0, b, c
+    cdef Py_ssize_t b
     cdef floating d0, d1, d2, d3
     cdef floating u00, u01, u02, u03, u10, u11, u12, u13
     cdef floating u20, u21, u22, u23, u30, u31, u32, u33
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef const floating* r2
-    cdef const floating* r3
-    for c in range(TILE * BLOCK):
-        tile[c] = 0.0
-    for step in range(j0 // TILE + 1):
-        i0 = step * TILE
-        r0 = U + i0 * D + j0
-        r1 = r0 + D
-        r2 = r1 + D
-        r3 = r2 + D
-        u00 = r0[0]; u01 = r0[1]; u02 = r0[2]; u03 = r0[3]
-        u10 = r1[0]; u11 = r1[1]; u12 = r1[2]; u13 = r1[3]
-        u20 = r2[0]; u21 = r2[1]; u22 = r2[2]; u23 = r2[3]
-        u30 = r3[0]; u31 = r3[1]; u32 = r3[2]; u33 = r3[3]
+    cdef const floating* r0 = U + i0 * D + j0
+    cdef const floating* r1 = r0 + D
+    cdef const floating* r2 = r1 + D
+    cdef const floating* r3 = r2 + D
+    cdef const floating* e0 = diff + i0 * BLOCK
+    cdef const floating* e1 = e0 + BLOCK
+    cdef const floating* e2 = e1 + BLOCK
+    cdef const floating* e3 = e2 + BLOCK
+    u00 = r0[0]; u01 = r0[1]; u02 = r0[2]; u03 = r0[3]
+    u10 = r1[0]; u11 = r1[1]; u12 = r1[2]; u13 = r1[3]
+    u20 = r2[0]; u21 = r2[1]; u22 = r2[2]; u23 = r2[3]
+    u30 = r3[0]; u31 = r3[1]; u32 = r3[2]; u33 = r3[3]
+    if i0 == 0:
         for b in range(BLOCK):
-            d0 = diff[i0 * BLOCK + b]
-            d1 = diff[(i0 + 1) * BLOCK + b]
-            d2 = diff[(i0 + 2) * BLOCK + b]
-            d3 = diff[(i0 + 3) * BLOCK + b]
+            d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
+            tile[b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+            tile[BLOCK + b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+            tile[2 * BLOCK + b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+            tile[3 * BLOCK + b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+    else:
+        for b in range(BLOCK):
+            d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
             tile[b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
             tile[BLOCK + b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2 * BLOCK + b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
             tile[3 * BLOCK + b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+
+
+cdef inline void _triangular_diagonal(const double* xt, const double* mean, const floating* U,
+                                      Py_ssize_t D, Py_ssize_t j0, floating* diff,
+                                      const floating* tile, double* squares) noexcept nogil:
+    """The diagonal step of columns j0..j0+3, fused with the centring and the squares.
+
+    diff[j0 + c, b] = x − μ (first use of these rows: stored for later column
+    groups); y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} diff[i, b] U[i, j0 + c] (the
+    upper triangle of the 4×4 square; no tile before the first group);
+    squares[b] (+)= Σ_c y_{j0+c}².
+    """
+    cdef Py_ssize_t b
+    cdef floating d0, d1, d2, d3, y0, y1, y2, y3
+    cdef double m0 = mean[j0], m1 = mean[j0 + 1], m2 = mean[j0 + 2], m3 = mean[j0 + 3]
+    cdef const floating* r0 = U + j0 * D + j0
+    cdef const floating* r1 = r0 + D
+    cdef const floating* r2 = r1 + D
+    cdef const floating* r3 = r2 + D
+    cdef floating u00 = r0[0], u01 = r0[1], u02 = r0[2], u03 = r0[3]
+    cdef floating u11 = r1[1], u12 = r1[2], u13 = r1[3]
+    cdef floating u22 = r2[2], u23 = r2[3]
+    cdef floating u33 = r3[3]
+    cdef const double* x0 = xt + j0 * BLOCK
+    cdef floating* e0 = diff + j0 * BLOCK
+    for b in range(BLOCK):
+        # x − μ in double, stored in the working precision and read back as stored
+        e0[b] = <floating> (x0[b] - m0)
+        e0[BLOCK + b] = <floating> (x0[BLOCK + b] - m1)
+        e0[2 * BLOCK + b] = <floating> (x0[2 * BLOCK + b] - m2)
+        e0[3 * BLOCK + b] = <floating> (x0[3 * BLOCK + b] - m3)
+    if j0 == 0:
+        for b in range(BLOCK):
+            d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            y2 = d0 * u02 + d1 * u12 + d2 * u22
+            y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+            squares[b] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+    else:
+        for b in range(BLOCK):
+            d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
+            y0 = tile[b] + d0 * u00
+            y1 = tile[BLOCK + b] + d0 * u01 + d1 * u11
+            y2 = tile[2 * BLOCK + b] + d0 * u02 + d1 * u12 + d2 * u22
+            y3 = tile[3 * BLOCK + b] + d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+            squares[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
 
 
 cdef inline void _triangular_column(const floating* diff, const floating* U, Py_ssize_t D,
@@ -85,28 +133,34 @@ cdef inline void _log_prob_lanes(const double* xt, const double* means, const fl
                                  const double* log_norm, Py_ssize_t K, Py_ssize_t D,
                                  floating* diff, floating* tile,
                                  double* log_prob) noexcept nogil:
-    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖², y = d U_k in floating."""
-    cdef Py_ssize_t k, d, b, step, j0, j
+    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖², y = d U_k in floating.
+
+    Four columns at a time: the steps below the diagonal, then the diagonal
+    step (which centres its rows and adds the squares); then the last D mod 4
+    columns one by one.
+    """
+    cdef Py_ssize_t k, d, b, column_tile, row_tile, j0, j
     cdef Py_ssize_t n_tiled = D - D % TILE
     cdef double mean
     cdef double* out
+    cdef const floating* U_k
     for k in range(K):
         out = log_prob + k * BLOCK
-        for d in range(D):
+        U_k = U + k * D * D
+        if n_tiled == 0:
+            for b in range(BLOCK):
+                out[b] = 0.0
+        for column_tile in range(n_tiled // TILE):
+            j0 = column_tile * TILE
+            for row_tile in range(column_tile):
+                _triangular_step(diff, U_k, D, row_tile * TILE, j0, tile)
+            _triangular_diagonal(xt, means + k * D, U_k, D, j0, diff, tile, out)
+        for d in range(n_tiled, D):
             mean = means[k * D + d]
             for b in range(BLOCK):
                 diff[d * BLOCK + b] = <floating> (xt[d * BLOCK + b] - mean)
-        for b in range(BLOCK):
-            out[b] = 0.0
-        for step in range(n_tiled // TILE):
-            j0 = step * TILE
-            _triangular_tile(diff, U + k * D * D, D, j0, tile)
-            for b in range(BLOCK):
-                out[b] += (tile[b] * tile[b] + tile[BLOCK + b] * tile[BLOCK + b]
-                           + tile[2 * BLOCK + b] * tile[2 * BLOCK + b]
-                           + tile[3 * BLOCK + b] * tile[3 * BLOCK + b])
         for j in range(n_tiled, D):
-            _triangular_column(diff, U + k * D * D, D, j, tile)
+            _triangular_column(diff, U_k, D, j, tile)
             for b in range(BLOCK):
                 out[b] += tile[b] * tile[b]
         for b in range(BLOCK):
@@ -183,18 +237,14 @@ cdef inline void _scatter_column_edge(const double* weighted, const double* diff
     second[(i0 + 3) * D + j] += a3
 
 
-cdef void _scatter_upper(const double* diff, const double* weighted, Py_ssize_t D,
-                         double* second) noexcept nogil:
-    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (and a few i > j on tiles)."""
-    cdef Py_ssize_t row_tile, column_tile, i, j, b
+cdef void _scatter_edge(const double* diff, const double* weighted, Py_ssize_t D,
+                       double* second) noexcept nogil:
+    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for the last D mod 4 columns j, i ≤ j."""
+    cdef Py_ssize_t row_tile, i, j, b
     cdef Py_ssize_t n_tiled = D - D % TILE
     cdef double acc
-    cdef Py_ssize_t n_tiles = n_tiled // TILE
-    for row_tile in range(n_tiles):
-        for column_tile in range(row_tile, n_tiles):
-            _scatter_tile(weighted, diff, D, row_tile * TILE, column_tile * TILE, second)
-    for j in range(n_tiled, D):  # the last D mod 4 columns
-        for row_tile in range(n_tiles):
+    for j in range(n_tiled, D):
+        for row_tile in range(n_tiled // TILE):
             _scatter_column_edge(weighted, diff, D, row_tile * TILE, j, second)
         for i in range(n_tiled, j + 1):
             acc = 0.0
@@ -203,16 +253,24 @@ cdef void _scatter_upper(const double* diff, const double* weighted, Py_ssize_t 
             second[i * D + j] += acc
 
 
+cdef void _scatter_upper(const double* diff, const double* weighted, Py_ssize_t D,
+                         double* second) noexcept nogil:
+    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (and a few i > j on tiles)."""
+    cdef Py_ssize_t row_tile, column_tile
+    cdef Py_ssize_t n_tiles = (D - D % TILE) // TILE
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile, n_tiles):
+            _scatter_tile(weighted, diff, D, row_tile * TILE, column_tile * TILE, second)
+    _scatter_edge(diff, weighted, D, second)
+
+
 cdef inline void _centre_component(const double* xt, const double* mean, const double* resp,
-                                   Py_ssize_t D, double* diff, double* weighted,
-                                   double* resp_sum, double* first) noexcept nogil:
-    """diff = x − μ_k, weighted = w r_k diff; add Σ w r_k and Σ w r_k diff."""
+                                   Py_ssize_t D, Py_ssize_t d_start, double* diff,
+                                   double* weighted, double* first) noexcept nogil:
+    """Rows d ≥ d_start: diff = x − μ_k, weighted = w r_k diff; first[d] += Σ_b weighted."""
     cdef Py_ssize_t d, b
-    cdef double acc = 0.0, centred, m
-    for b in range(BLOCK):
-        acc += resp[b]
-    resp_sum[0] += acc
-    for d in range(D):
+    cdef double acc, centred, m
+    for d in range(d_start, D):
         m = mean[d]
         acc = 0.0
         for b in range(BLOCK):
@@ -244,7 +302,9 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
                            Lanes* lanes, double* loglik, double* resp_sum, double* first,
                            double* second) noexcept nogil:
     """Add the shifted sums of rows start..stop to one task's partials."""
-    cdef Py_ssize_t step, block, k
+    cdef Py_ssize_t step, block, k, b
+    cdef double total
+    cdef const double* resp
     for step in range((stop - start + BLOCK - 1) // BLOCK):
         block = start + step * BLOCK
         load_block(X, row_stride, col_stride, D, weights, block,
@@ -255,8 +315,13 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
             _log_prob_block(lanes.xt, means, prec_chol, log_norm, K, D, lanes)
         loglik[0] += responsibilities_block(lanes.log_prob, K, lanes)
         for k in range(K):
-            _centre_component(lanes.xt, means + k * D, lanes.log_prob + k * BLOCK, D,
-                              lanes.diff, lanes.weighted, resp_sum + k, first + k * D)
+            resp = lanes.log_prob + k * BLOCK
+            total = 0.0
+            for b in range(BLOCK):
+                total = total + resp[b]
+            resp_sum[k] += total
+            _centre_component(lanes.xt, means + k * D, resp, D, 0, lanes.diff,
+                              lanes.weighted, first + k * D)
             if per_component:
                 _scatter_upper(lanes.diff, lanes.weighted, D, second + k * D * D)
         if not per_component:
