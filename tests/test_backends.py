@@ -66,6 +66,26 @@ def test_accumulate_matches_reference(compiled_backend, covariance_type, dtype, 
     _assert_stats_close(compiled, reference, _parity(dtype, covariance_type))
 
 
+@pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5, 6, 8, 10, 13])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_every_feature_count_matches_reference(compiled_backend, covariance_type, dtype,
+                                               n_features):
+    # The full kernels take features four at a time (diagonal steps that centre their
+    # rows, squares below them) and the last D mod 4 one by one: every split of D.
+    rng = np.random.default_rng(n_features)
+    mixture = random_mixture(rng, covariance_type, n_components=3, n_features=n_features)
+    X = _data(517, n_features, dtype, seed=n_features, offset=50.0)
+    sample_weight = _weights(517, True)
+    reference = expectation(X, sample_weight, mixture, numpy_backend)
+    compiled = expectation(X, sample_weight, mixture, get_backend(compiled_backend))
+    _assert_stats_close(compiled, reference, _parity(dtype, covariance_type))
+    expected = numpy_backend.weighted_log_prob(X, mixture)
+    actual = get_backend(compiled_backend).weighted_log_prob(X, mixture)
+    tolerance = 1e-12 if _parity(dtype, covariance_type) == KERNEL_PARITY else SINGLE_PARITY
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_weighted_log_prob_matches_reference(compiled_backend, covariance_type, dtype):
