@@ -177,11 +177,17 @@ def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
 
 
 @block_kernel
-def _scatter_tile(weighted, diff, i0, j0, second, s):
-    """second[s, i0 + r, j0 + c] += Σ_b weighted[i0 + r, b] diff[j0 + c, b] for r, c < 4.
+def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
+    """second[s, i0 + r, j0 + q] += Σ_b weighted[i0 + r, b] (x_{j0+q} − centres[c, j0 + q]) for r, q < 4.
 
-    A 4×4 register tile: 16 running sums fed by 8 loads per lane.
+    A 4×4 register tile: 16 running sums fed by 8 loads per lane. The centred
+    columns are taken from the rows (four subtractions, which run beside the
+    multiply-adds) rather than from a stored copy.
     """
+    m0 = centres[c, j0]
+    m1 = centres[c, j0 + 1]
+    m2 = centres[c, j0 + 2]
+    m3 = centres[c, j0 + 3]
     a00 = a01 = a02 = a03 = 0.0
     a10 = a11 = a12 = a13 = 0.0
     a20 = a21 = a22 = a23 = 0.0
@@ -191,10 +197,10 @@ def _scatter_tile(weighted, diff, i0, j0, second, s):
         w1 = weighted[i0 + 1, b]
         w2 = weighted[i0 + 2, b]
         w3 = weighted[i0 + 3, b]
-        d0 = diff[j0, b]
-        d1 = diff[j0 + 1, b]
-        d2 = diff[j0 + 2, b]
-        d3 = diff[j0 + 3, b]
+        d0 = xt[j0, b] - m0
+        d1 = xt[j0 + 1, b] - m1
+        d2 = xt[j0 + 2, b] - m2
+        d3 = xt[j0 + 3, b] - m3
         a00 += w0 * d0
         a01 += w0 * d1
         a02 += w0 * d2
@@ -230,11 +236,12 @@ def _scatter_tile(weighted, diff, i0, j0, second, s):
 
 
 @block_kernel
-def _scatter_column_edge(weighted, diff, i0, j, second, s):
-    """second[s, i0 + r, j] += Σ_b weighted[i0 + r, b] diff[j, b] for r < 4."""
+def _scatter_column_edge(weighted, xt, centres, c, i0, j, second, s):
+    """second[s, i0 + r, j] += Σ_b weighted[i0 + r, b] (x_j − centres[c, j]) for r < 4."""
+    m = centres[c, j]
     a0 = a1 = a2 = a3 = 0.0
     for b in range(BLOCK):
-        d = diff[j, b]
+        d = xt[j, b] - m
         a0 += weighted[i0, b] * d
         a1 += weighted[i0 + 1, b] * d
         a2 += weighted[i0 + 2, b] * d
@@ -246,48 +253,49 @@ def _scatter_column_edge(weighted, diff, i0, j, second, s):
 
 
 @block_kernel
-def _scatter_entry(weighted, diff, i, j, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b]."""
+def _scatter_entry(weighted, xt, centres, c, i, j, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] (x_j − centres[c, j])."""
+    m = centres[c, j]
     acc = 0.0
     for b in range(BLOCK):
-        acc += weighted[i, b] * diff[j, b]
+        acc += weighted[i, b] * (xt[j, b] - m)
     second[s, i, j] += acc
 
 
 @block_kernel
-def _scatter_edge(diff, weighted, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for the last D mod 4 columns j, i ≤ j."""
-    n_features = diff.shape[0]
+def _scatter_edge(weighted, xt, centres, c, second, s):
+    """The last D mod 4 columns j of the upper scatter: entries i ≤ j."""
+    n_features = xt.shape[0]
     n_tiled = n_features - n_features % TILE
     for j in range(n_tiled, n_features):
         for i0 in range(0, n_tiled, TILE):
-            _scatter_column_edge(weighted, diff, i0, j, second, s)
+            _scatter_column_edge(weighted, xt, centres, c, i0, j, second, s)
         for i in range(n_tiled, j + 1):
-            _scatter_entry(weighted, diff, i, j, second, s)
+            _scatter_entry(weighted, xt, centres, c, i, j, second, s)
 
 
 @block_kernel
-def _scatter_upper(diff, weighted, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (the tied scatter).
+def _scatter_upper(weighted, xt, centres, c, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] (x_j − centres[c, j]) for j ≥ i (the tied scatter).
 
     Diagonal tiles also fill their few entries below the diagonal; the M-step
     reads the upper triangle only.
     """
-    n_features = diff.shape[0]
+    n_features = xt.shape[0]
     n_tiled = n_features - n_features % TILE
     for i0 in range(0, n_tiled, TILE):
         for j0 in range(i0, n_tiled, TILE):
-            _scatter_tile(weighted, diff, i0, j0, second, s)
-    _scatter_edge(diff, weighted, second, s)
+            _scatter_tile(weighted, xt, centres, c, i0, j0, second, s)
+    _scatter_edge(weighted, xt, centres, c, second, s)
 
 
 @block_kernel
-def _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, s):
+def _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second, s):
     """The diagonal tile of rows and columns j0..j0+3, fused with their centring.
 
-    diff[j0 + c, b] = x − μ_k and weighted[j0 + c, b] = w r_k diff (first use of
-    these rows: stored for the tiles above this one); first[t, k, j0 + c] += Σ_b weighted;
-    second[s, j0 + r, j0 + c] += Σ_b weighted[j0 + r, b] diff[j0 + c, b] for r ≤ c.
+    d = x − μ_k and weighted[j0 + c, b] = w r_k d (first use of these rows:
+    stored for the tiles above this one); first[t, k, j0 + c] += Σ_b weighted;
+    second[s, j0 + r, j0 + c] += Σ_b weighted[j0 + r, b] d_{j0+c} for r ≤ c.
     """
     m0 = means[k, j0]
     m1 = means[k, j0 + 1]
@@ -308,10 +316,6 @@ def _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, 
         w1 = r * d1
         w2 = r * d2
         w3 = r * d3
-        diff[j0, b] = d0
-        diff[j0 + 1, b] = d1
-        diff[j0 + 2, b] = d2
-        diff[j0 + 3, b] = d3
         weighted[j0, b] = w0
         weighted[j0 + 1, b] = w1
         weighted[j0 + 2, b] = w2
@@ -347,55 +351,53 @@ def _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, 
 
 
 @block_kernel
-def _scatter_component(xt, means, resp, k, diff, weighted, first, t, second):
-    """Component k's centring and upper scatter: second[k] += Σ_b w r_k d dᵀ, first[t, k] += Σ_b w r_k d.
+def _scatter_component(xt, means, resp, k, weighted, first, t, second):
+    """Component k: second[k] += Σ_b w r_k d dᵀ (upper), first[t, k] += Σ_b w r_k d, d = x − μ_k.
 
-    Column groups of four in order: the diagonal tile centres its rows, then the
+    Column groups of four in order: the diagonal tile weights its rows, then the
     tiles above it use them; the last D mod 4 rows and columns come after.
     """
     n_features = xt.shape[0]
     n_tiled = n_features - n_features % TILE
     for j0 in range(0, n_tiled, TILE):
-        _scatter_diagonal(xt, means, resp, k, j0, diff, weighted, first, t, second, k)
+        _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second, k)
         for i0 in range(0, j0, TILE):
-            _scatter_tile(weighted, diff, i0, j0, second, k)
+            _scatter_tile(weighted, xt, means, k, i0, j0, second, k)
     if n_tiled < n_features:
-        _centre_component(xt, means, resp, k, n_tiled, diff, weighted, first, t)
-        _scatter_edge(diff, weighted, second, k)
+        _weight_component(xt, means, resp, k, n_tiled, weighted, first, t)
+        _scatter_edge(weighted, xt, means, k, second, k)
 
 
 @block_kernel
-def _centre_component(xt, means, resp, k, d_start, diff, weighted, first, t):
-    """Rows d ≥ d_start: diff = x − μ_k, weighted = w r_k diff; first[t, k, d] += Σ_b weighted."""
+def _weight_component(xt, means, resp, k, d_start, weighted, first, t):
+    """Rows d ≥ d_start: weighted = w r_k (x − μ_k); first[t, k, d] += Σ_b weighted."""
     n_features = xt.shape[0]
     for d in range(d_start, n_features):
         mean = means[k, d]
         acc = 0.0
         for b in range(BLOCK):
-            centred = xt[d, b] - mean
-            diff[d, b] = centred
-            weighted[d, b] = resp[k, b] * centred
-            acc += resp[k, b] * centred
+            centred = resp[k, b] * (xt[d, b] - mean)
+            weighted[d, b] = centred
+            acc += centred
         first[t, k, d] += acc
 
 
 @block_kernel
-def _centre_rows(xt, centre, wt, diff, weighted):
-    """diff = x − c, weighted = w diff (the tied scatter about c)."""
+def _weight_rows(xt, centres, wt, weighted):
+    """weighted = w (x − c) for the tied scatter about c = centres[0]."""
     for d in range(xt.shape[0]):
-        c = centre[d]
+        c = centres[0, d]
         for b in range(BLOCK):
-            centred = xt[d, b] - c
-            diff[d, b] = centred
-            weighted[d, b] = wt[b] * centred
+            weighted[d, b] = wt[b] * (xt[d, b] - c)
 
 
 @block_kernel
-def _stats_block(xt, wt, means, resp, per_component, scatter_shift,
-                 diff, weighted, t, resp_sum, first, second):
+def _stats_block(xt, wt, means, resp, per_component, scatter_centre,
+                 weighted, t, resp_sum, first, second):
     """Add one block's shifted sums (see module docstring) to task t's partials.
 
-    second: task t's (K or 1, D, D) scatter partial.
+    scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
+    scatter partial.
     """
     n_components = means.shape[0]
     for k in range(n_components):
@@ -404,12 +406,12 @@ def _stats_block(xt, wt, means, resp, per_component, scatter_shift,
             acc += resp[k, b]
         resp_sum[t, k] += acc
         if per_component:
-            _scatter_component(xt, means, resp, k, diff, weighted, first, t, second)
+            _scatter_component(xt, means, resp, k, weighted, first, t, second)
         else:
-            _centre_component(xt, means, resp, k, 0, diff, weighted, first, t)
+            _weight_component(xt, means, resp, k, 0, weighted, first, t)
     if not per_component:
-        _centre_rows(xt, scatter_shift, wt, diff, weighted)
-        _scatter_upper(diff, weighted, second, 0)
+        _weight_rows(xt, scatter_centre, wt, weighted)
+        _scatter_upper(weighted, xt, scatter_centre, 0, second, 0)
 
 
 @parallel_kernel
@@ -436,11 +438,11 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
     part_resp_sum = np.zeros((n_tasks, n_components))
     part_first = np.zeros((n_tasks, n_components, n_features))
     part_second = np.zeros((n_tasks, n_scatter, n_features, n_features))
+    scatter_centre = scatter_shift.reshape((1, n_features))
     for t in prange(n_tasks):
         xt = np.empty((n_features, BLOCK))
         centred = np.empty((n_features, BLOCK), X.dtype)  # x − μ_k for the log-densities
-        diff = np.empty((n_features, BLOCK))  # x − μ_k for the statistics
-        weighted = np.empty((n_features, BLOCK))
+        weighted = np.empty((n_features, BLOCK))  # w r_k (x − μ_k) for the statistics
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
@@ -454,8 +456,8 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
             _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
             part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch,
                                                      scratch_bits)
-            _stats_block(xt, wt, means, log_prob, per_component, scatter_shift,
-                         diff, weighted, t, part_resp_sum, part_first, second)
+            _stats_block(xt, wt, means, log_prob, per_component, scatter_centre,
+                         weighted, t, part_resp_sum, part_first, second)
     add_partials(part_loglik, part_resp_sum, part_first, part_second,
                  out_loglik, out_resp_sum, out_first, out_second)
 
