@@ -183,14 +183,17 @@ cdef void _log_prob_block_single(const double* xt, const double* means, const vo
                     lanes.tile_single, lanes.log_prob)
 
 
-cdef inline void _scatter_tile(const double* weighted, const double* diff, Py_ssize_t D,
-                               Py_ssize_t i0, Py_ssize_t j0, double* second) noexcept nogil:
-    """second[i0 + r, j0 + c] += Σ_b weighted[i0 + r, b] diff[j0 + c, b], r, c < 4.
+cdef inline void _scatter_tile(const double* weighted, const double* xt, const double* centre,
+                               Py_ssize_t D, Py_ssize_t i0, Py_ssize_t j0,
+                               double* second) noexcept nogil:
+    """second[i0 + r, j0 + c] += Σ_b weighted[i0 + r, b] (x_{j0+c} − centre[j0 + c]), r, c < 4.
 
-    A 4×4 register tile: 16 running sums fed by 8 loads per lane.
+    A 4×4 register tile: 16 running sums fed by 8 loads per lane; the centred
+    columns come from the rows (subtractions beside the multiply-adds).
     """
     cdef Py_ssize_t b
     cdef double w0, w1, w2, w3, d0, d1, d2, d3
+    cdef double m0 = centre[j0], m1 = centre[j0 + 1], m2 = centre[j0 + 2], m3 = centre[j0 + 3]
     cdef double a00 = 0.0, a01 = 0.0, a02 = 0.0, a03 = 0.0
     cdef double a10 = 0.0, a11 = 0.0, a12 = 0.0, a13 = 0.0
     cdef double a20 = 0.0, a21 = 0.0, a22 = 0.0, a23 = 0.0
@@ -201,10 +204,10 @@ cdef inline void _scatter_tile(const double* weighted, const double* diff, Py_ss
         w1 = weighted[(i0 + 1) * BLOCK + b]
         w2 = weighted[(i0 + 2) * BLOCK + b]
         w3 = weighted[(i0 + 3) * BLOCK + b]
-        d0 = diff[j0 * BLOCK + b]
-        d1 = diff[(j0 + 1) * BLOCK + b]
-        d2 = diff[(j0 + 2) * BLOCK + b]
-        d3 = diff[(j0 + 3) * BLOCK + b]
+        d0 = xt[j0 * BLOCK + b] - m0
+        d1 = xt[(j0 + 1) * BLOCK + b] - m1
+        d2 = xt[(j0 + 2) * BLOCK + b] - m2
+        d3 = xt[(j0 + 3) * BLOCK + b] - m3
         a00 += w0 * d0; a01 += w0 * d1; a02 += w0 * d2; a03 += w0 * d3
         a10 += w1 * d0; a11 += w1 * d1; a12 += w1 * d2; a13 += w1 * d3
         a20 += w2 * d0; a21 += w2 * d1; a22 += w2 * d2; a23 += w2 * d3
@@ -219,14 +222,14 @@ cdef inline void _scatter_tile(const double* weighted, const double* diff, Py_ss
     row[0] += a30; row[1] += a31; row[2] += a32; row[3] += a33
 
 
-cdef inline void _scatter_column_edge(const double* weighted, const double* diff, Py_ssize_t D,
-                                      Py_ssize_t i0, Py_ssize_t j,
-                                      double* second) noexcept nogil:
-    """second[i0 + r, j] += Σ_b weighted[i0 + r, b] diff[j, b] for r < 4."""
+cdef inline void _scatter_column_edge(const double* weighted, const double* xt,
+                                      const double* centre, Py_ssize_t D, Py_ssize_t i0,
+                                      Py_ssize_t j, double* second) noexcept nogil:
+    """second[i0 + r, j] += Σ_b weighted[i0 + r, b] (x_j − centre[j]) for r < 4."""
     cdef Py_ssize_t b
-    cdef double d, a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    cdef double d, m = centre[j], a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
     for b in range(BLOCK):
-        d = diff[j * BLOCK + b]
+        d = xt[j * BLOCK + b] - m
         a0 += weighted[i0 * BLOCK + b] * d
         a1 += weighted[(i0 + 1) * BLOCK + b] * d
         a2 += weighted[(i0 + 2) * BLOCK + b] * d
@@ -237,61 +240,51 @@ cdef inline void _scatter_column_edge(const double* weighted, const double* diff
     second[(i0 + 3) * D + j] += a3
 
 
-cdef void _scatter_edge(const double* diff, const double* weighted, Py_ssize_t D,
-                       double* second) noexcept nogil:
-    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for the last D mod 4 columns j, i ≤ j."""
-    cdef Py_ssize_t row_tile, i, j, b
+cdef void _scatter_upper(const double* weighted, const double* xt, const double* centre,
+                         Py_ssize_t D, double* second) noexcept nogil:
+    """second[i, j] += Σ_b weighted[i, b] (x_j − centre[j]) for j ≥ i (and a few i > j on tiles)."""
+    cdef Py_ssize_t row_tile, column_tile, i, j, b
     cdef Py_ssize_t n_tiled = D - D % TILE
-    cdef double acc
-    for j in range(n_tiled, D):
-        for row_tile in range(n_tiled // TILE):
-            _scatter_column_edge(weighted, diff, D, row_tile * TILE, j, second)
+    cdef Py_ssize_t n_tiles = n_tiled // TILE
+    cdef double acc, m
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile, n_tiles):
+            _scatter_tile(weighted, xt, centre, D, row_tile * TILE, column_tile * TILE, second)
+    for j in range(n_tiled, D):  # the last D mod 4 columns
+        for row_tile in range(n_tiles):
+            _scatter_column_edge(weighted, xt, centre, D, row_tile * TILE, j, second)
+        m = centre[j]
         for i in range(n_tiled, j + 1):
             acc = 0.0
             for b in range(BLOCK):
-                acc += weighted[i * BLOCK + b] * diff[j * BLOCK + b]
+                acc += weighted[i * BLOCK + b] * (xt[j * BLOCK + b] - m)
             second[i * D + j] += acc
 
 
-cdef void _scatter_upper(const double* diff, const double* weighted, Py_ssize_t D,
-                         double* second) noexcept nogil:
-    """second[i, j] += Σ_b weighted[i, b] diff[j, b] for j ≥ i (and a few i > j on tiles)."""
-    cdef Py_ssize_t row_tile, column_tile
-    cdef Py_ssize_t n_tiles = (D - D % TILE) // TILE
-    for row_tile in range(n_tiles):
-        for column_tile in range(row_tile, n_tiles):
-            _scatter_tile(weighted, diff, D, row_tile * TILE, column_tile * TILE, second)
-    _scatter_edge(diff, weighted, D, second)
-
-
-cdef inline void _centre_component(const double* xt, const double* mean, const double* resp,
-                                   Py_ssize_t D, Py_ssize_t d_start, double* diff,
-                                   double* weighted, double* first) noexcept nogil:
-    """Rows d ≥ d_start: diff = x − μ_k, weighted = w r_k diff; first[d] += Σ_b weighted."""
+cdef inline void _weight_component(const double* xt, const double* mean, const double* resp,
+                                   Py_ssize_t D, double* weighted, double* first) noexcept nogil:
+    """weighted = w r_k (x − μ_k); first[d] += Σ_b weighted[d, b]."""
     cdef Py_ssize_t d, b
     cdef double acc, centred, m
-    for d in range(d_start, D):
+    for d in range(D):
         m = mean[d]
         acc = 0.0
         for b in range(BLOCK):
-            centred = xt[d * BLOCK + b] - m
-            diff[d * BLOCK + b] = centred
-            weighted[d * BLOCK + b] = resp[b] * centred
-            acc += resp[b] * centred
+            centred = resp[b] * (xt[d * BLOCK + b] - m)
+            weighted[d * BLOCK + b] = centred
+            acc += centred
         first[d] += acc
 
 
-cdef inline void _centre_rows(const double* xt, const double* centre, const double* wt,
-                              Py_ssize_t D, double* diff, double* weighted) noexcept nogil:
-    """diff = x − c, weighted = w diff (the tied scatter about c)."""
+cdef inline void _weight_rows(const double* xt, const double* centre, const double* wt,
+                              Py_ssize_t D, double* weighted) noexcept nogil:
+    """weighted = w (x − c) (the tied scatter about c)."""
     cdef Py_ssize_t d, b
-    cdef double centred, c
+    cdef double c
     for d in range(D):
         c = centre[d]
         for b in range(BLOCK):
-            centred = xt[d * BLOCK + b] - c
-            diff[d * BLOCK + b] = centred
-            weighted[d * BLOCK + b] = wt[b] * centred
+            weighted[d * BLOCK + b] = wt[b] * (xt[d * BLOCK + b] - c)
 
 
 cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
@@ -320,13 +313,12 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
             for b in range(BLOCK):
                 total = total + resp[b]
             resp_sum[k] += total
-            _centre_component(lanes.xt, means + k * D, resp, D, 0, lanes.diff,
-                              lanes.weighted, first + k * D)
+            _weight_component(lanes.xt, means + k * D, resp, D, lanes.weighted, first + k * D)
             if per_component:
-                _scatter_upper(lanes.diff, lanes.weighted, D, second + k * D * D)
+                _scatter_upper(lanes.weighted, lanes.xt, means + k * D, D, second + k * D * D)
         if not per_component:
-            _centre_rows(lanes.xt, scatter_shift, lanes.wt, D, lanes.diff, lanes.weighted)
-            _scatter_upper(lanes.diff, lanes.weighted, D, second)
+            _weight_rows(lanes.xt, scatter_shift, lanes.wt, D, lanes.weighted)
+            _scatter_upper(lanes.weighted, lanes.xt, scatter_shift, D, second)
 
 
 def accumulate(const floating[:, :] X, const double[::1] sample_weight,
