@@ -10,8 +10,8 @@ The port of :mod:`fastem._kernels.full`. Per block of rows and component k:
 
 (y in the data's precision: float32 rows give float32 d, U_k and y; ½ Σ y² is
 summed in double four columns at a time), then responsibilities by log-sum-exp
-over k, and the shifted sums about the current means (upper triangle; diagonal
-tiles also touch a few entries below):
+over k, and the shifted sums about the current means (upper triangle; the tied
+scatter's diagonal tiles also touch a few entries below):
 
     R_k += Σ w r_k,   S_k += Σ w r_k d,   C_k[i, j] += Σ w r_k d_i d_j   (full)
     T[i, j] += Σ w (x − c)_i (x − c)_j                                   (tied)
@@ -276,6 +276,78 @@ cdef inline void _weight_component(const double* xt, const double* mean, const d
         first[d] += acc
 
 
+cdef inline void _scatter_diagonal(const double* xt, const double* mean, const double* resp,
+                                   Py_ssize_t D, Py_ssize_t j0, double* weighted,
+                                   double* first, double* second) noexcept nogil:
+    """The diagonal tile of rows and columns j0..j0+3, fused with their weighting.
+
+    d = x − μ_k, weighted[j0 + c, b] = w r_k d (stored for the tiles above this
+    one); first[j0 + c] += Σ_b weighted; second[j0 + r, j0 + c] += Σ_b
+    weighted[j0 + r, b] d_{j0+c} for r ≤ c.
+    """
+    cdef Py_ssize_t b
+    cdef double r, d0, d1, d2, d3, w0, w1, w2, w3
+    cdef double m0 = mean[j0], m1 = mean[j0 + 1], m2 = mean[j0 + 2], m3 = mean[j0 + 3]
+    cdef double f0 = 0.0, f1 = 0.0, f2 = 0.0, f3 = 0.0
+    cdef double a00 = 0.0, a01 = 0.0, a02 = 0.0, a03 = 0.0
+    cdef double a11 = 0.0, a12 = 0.0, a13 = 0.0, a22 = 0.0, a23 = 0.0, a33 = 0.0
+    cdef const double* x0 = xt + j0 * BLOCK
+    cdef double* v0 = weighted + j0 * BLOCK
+    cdef double* row
+    for b in range(BLOCK):
+        r = resp[b]
+        d0 = x0[b] - m0
+        d1 = x0[BLOCK + b] - m1
+        d2 = x0[2 * BLOCK + b] - m2
+        d3 = x0[3 * BLOCK + b] - m3
+        w0 = r * d0; w1 = r * d1; w2 = r * d2; w3 = r * d3
+        v0[b] = w0; v0[BLOCK + b] = w1; v0[2 * BLOCK + b] = w2; v0[3 * BLOCK + b] = w3
+        f0 += w0; f1 += w1; f2 += w2; f3 += w3
+        a00 += w0 * d0; a01 += w0 * d1; a02 += w0 * d2; a03 += w0 * d3
+        a11 += w1 * d1; a12 += w1 * d2; a13 += w1 * d3
+        a22 += w2 * d2; a23 += w2 * d3
+        a33 += w3 * d3
+    first[j0] += f0; first[j0 + 1] += f1; first[j0 + 2] += f2; first[j0 + 3] += f3
+    row = second + j0 * D + j0
+    row[0] += a00; row[1] += a01; row[2] += a02; row[3] += a03
+    row += D
+    row[1] += a11; row[2] += a12; row[3] += a13
+    row += D
+    row[2] += a22; row[3] += a23
+    row += D
+    row[3] += a33
+
+
+cdef void _scatter_component(const double* xt, const double* mean, const double* resp,
+                             Py_ssize_t D, double* weighted, double* first,
+                             double* second) noexcept nogil:
+    """One component: second += Σ_b w r d dᵀ (upper), first += Σ_b w r d, d = x − μ_k.
+
+    Column groups of four in order: the diagonal tile weights its rows, then the
+    tiles above it use them; the last D mod 4 rows and columns come after.
+    """
+    cdef Py_ssize_t column_tile, row_tile, j0, j, i, b
+    cdef Py_ssize_t n_tiled = D - D % TILE
+    cdef double acc, m
+    for column_tile in range(n_tiled // TILE):
+        j0 = column_tile * TILE
+        _scatter_diagonal(xt, mean, resp, D, j0, weighted, first, second)
+        for row_tile in range(column_tile):
+            _scatter_tile(weighted, xt, mean, D, row_tile * TILE, j0, second)
+    if n_tiled < D:
+        _weight_component(xt + n_tiled * BLOCK, mean + n_tiled, resp, D - n_tiled,
+                          weighted + n_tiled * BLOCK, first + n_tiled)
+        for j in range(n_tiled, D):  # the last D mod 4 columns
+            for row_tile in range(n_tiled // TILE):
+                _scatter_column_edge(weighted, xt, mean, D, row_tile * TILE, j, second)
+            m = mean[j]
+            for i in range(n_tiled, j + 1):
+                acc = 0.0
+                for b in range(BLOCK):
+                    acc += weighted[i * BLOCK + b] * (xt[j * BLOCK + b] - m)
+                second[i * D + j] += acc
+
+
 cdef inline void _weight_rows(const double* xt, const double* centre, const double* wt,
                               Py_ssize_t D, double* weighted) noexcept nogil:
     """weighted = w (x − c) (the tied scatter about c)."""
@@ -313,9 +385,12 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
             for b in range(BLOCK):
                 total = total + resp[b]
             resp_sum[k] += total
-            _weight_component(lanes.xt, means + k * D, resp, D, lanes.weighted, first + k * D)
             if per_component:
-                _scatter_upper(lanes.weighted, lanes.xt, means + k * D, D, second + k * D * D)
+                _scatter_component(lanes.xt, means + k * D, resp, D, lanes.weighted,
+                                   first + k * D, second + k * D * D)
+            else:
+                _weight_component(lanes.xt, means + k * D, resp, D, lanes.weighted,
+                                  first + k * D)
         if not per_component:
             _weight_rows(lanes.xt, scatter_shift, lanes.wt, D, lanes.weighted)
             _scatter_upper(lanes.weighted, lanes.xt, scatter_shift, D, second)
