@@ -240,18 +240,14 @@ cdef inline void _scatter_column_edge(const double* weighted, const double* xt,
     second[(i0 + 3) * D + j] += a3
 
 
-cdef void _scatter_upper(const double* weighted, const double* xt, const double* centre,
-                         Py_ssize_t D, double* second) noexcept nogil:
-    """second[i, j] += Σ_b weighted[i, b] (x_j − centre[j]) for j ≥ i (and a few i > j on tiles)."""
-    cdef Py_ssize_t row_tile, column_tile, i, j, b
+cdef void _scatter_edge(const double* weighted, const double* xt, const double* centre,
+                       Py_ssize_t D, double* second) noexcept nogil:
+    """The last D mod 4 columns j of the upper scatter: entries i ≤ j."""
+    cdef Py_ssize_t row_tile, i, j, b
     cdef Py_ssize_t n_tiled = D - D % TILE
-    cdef Py_ssize_t n_tiles = n_tiled // TILE
     cdef double acc, m
-    for row_tile in range(n_tiles):
-        for column_tile in range(row_tile, n_tiles):
-            _scatter_tile(weighted, xt, centre, D, row_tile * TILE, column_tile * TILE, second)
-    for j in range(n_tiled, D):  # the last D mod 4 columns
-        for row_tile in range(n_tiles):
+    for j in range(n_tiled, D):
+        for row_tile in range(n_tiled // TILE):
             _scatter_column_edge(weighted, xt, centre, D, row_tile * TILE, j, second)
         m = centre[j]
         for i in range(n_tiled, j + 1):
@@ -259,6 +255,17 @@ cdef void _scatter_upper(const double* weighted, const double* xt, const double*
             for b in range(BLOCK):
                 acc += weighted[i * BLOCK + b] * (xt[j * BLOCK + b] - m)
             second[i * D + j] += acc
+
+
+cdef void _scatter_upper(const double* weighted, const double* xt, const double* centre,
+                         Py_ssize_t D, double* second) noexcept nogil:
+    """second[i, j] += Σ_b weighted[i, b] (x_j − centre[j]) for j ≥ i (and a few i > j on tiles)."""
+    cdef Py_ssize_t row_tile, column_tile
+    cdef Py_ssize_t n_tiles = (D - D % TILE) // TILE
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile, n_tiles):
+            _scatter_tile(weighted, xt, centre, D, row_tile * TILE, column_tile * TILE, second)
+    _scatter_edge(weighted, xt, centre, D, second)
 
 
 cdef inline void _weight_component(const double* xt, const double* mean, const double* resp,
@@ -326,9 +333,8 @@ cdef void _scatter_component(const double* xt, const double* mean, const double*
     Column groups of four in order: the diagonal tile weights its rows, then the
     tiles above it use them; the last D mod 4 rows and columns come after.
     """
-    cdef Py_ssize_t column_tile, row_tile, j0, j, i, b
+    cdef Py_ssize_t column_tile, row_tile, j0
     cdef Py_ssize_t n_tiled = D - D % TILE
-    cdef double acc, m
     for column_tile in range(n_tiled // TILE):
         j0 = column_tile * TILE
         _scatter_diagonal(xt, mean, resp, D, j0, weighted, first, second)
@@ -337,15 +343,7 @@ cdef void _scatter_component(const double* xt, const double* mean, const double*
     if n_tiled < D:
         _weight_component(xt + n_tiled * BLOCK, mean + n_tiled, resp, D - n_tiled,
                           weighted + n_tiled * BLOCK, first + n_tiled)
-        for j in range(n_tiled, D):  # the last D mod 4 columns
-            for row_tile in range(n_tiled // TILE):
-                _scatter_column_edge(weighted, xt, mean, D, row_tile * TILE, j, second)
-            m = mean[j]
-            for i in range(n_tiled, j + 1):
-                acc = 0.0
-                for b in range(BLOCK):
-                    acc += weighted[i * BLOCK + b] * (xt[j * BLOCK + b] - m)
-                second[i * D + j] += acc
+        _scatter_edge(weighted, xt, mean, D, second)
 
 
 cdef inline void _weight_rows(const double* xt, const double* centre, const double* wt,
