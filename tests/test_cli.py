@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fastem import GaussianMixture, load
+from fastem.bench import compiled_backends
 from fastem.datasets import make_mixture
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -293,4 +294,5 @@ def test_bench_compares_with_sklearn():
     floors = next(line for line in result.stdout.splitlines()
                   if line.startswith("of which the dependencies' imports"))
     seconds = [float(value) for value in re.findall(r"([\d.]+) s\b", floors)]
-    assert len(seconds) == 2 and all(value > 0 for value in seconds), floors
+    assert len(seconds) == (2 if "numba" in compiled_backends() else 1), floors
+    assert all(value > 0 for value in seconds), floors
