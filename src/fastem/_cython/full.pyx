@@ -272,14 +272,14 @@ cdef inline void _weight_component(const double* xt, const double* mean, const d
                                    Py_ssize_t D, double* weighted, double* first) noexcept nogil:
     """weighted = w r_k (x − μ_k); first[d] += Σ_b weighted[d, b]."""
     cdef Py_ssize_t d, b
-    cdef double acc, centred, m
+    cdef double acc, value, m
     for d in range(D):
         m = mean[d]
         acc = 0.0
         for b in range(BLOCK):
-            centred = resp[b] * (xt[d * BLOCK + b] - m)
-            weighted[d * BLOCK + b] = centred
-            acc += centred
+            value = resp[b] * (xt[d * BLOCK + b] - m)
+            weighted[d * BLOCK + b] = value
+            acc += value
         first[d] += acc
 
 
@@ -381,7 +381,7 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
             resp = lanes.log_prob + k * BLOCK
             total = 0.0
             for b in range(BLOCK):
-                total = total + resp[b]
+                total += resp[b]
             resp_sum[k] += total
             if per_component:
                 _scatter_component(lanes.xt, means + k * D, resp, D, lanes.weighted,

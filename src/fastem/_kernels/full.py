@@ -376,9 +376,9 @@ def _weight_component(xt, means, resp, k, d_start, weighted, first, t):
         mean = means[k, d]
         acc = 0.0
         for b in range(BLOCK):
-            centred = resp[k, b] * (xt[d, b] - mean)
-            weighted[d, b] = centred
-            acc += centred
+            value = resp[k, b] * (xt[d, b] - mean)
+            weighted[d, b] = value
+            acc += value
         first[t, k, d] += acc
 
 
