@@ -132,7 +132,7 @@ def test_threaded_scheduler_without_a_cluster(data):
         (lambda X: da.from_array(np.where(np.arange(X.shape[0])[:, None] == 9, np.nan, X), 7000),
          "3 NaN"),
         (lambda X: da.from_array(X[:, :, None], 7000), "Expected a 2D Dask array"),
-        (lambda X: da.from_array(X.astype(str), 7000), "must be numeric"),
+        (lambda X: da.from_array(X.astype(str), 7000), "X holds strings"),
     ],
 )
 def test_bad_dask_input_is_refused(data, make_input, message):

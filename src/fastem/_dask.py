@@ -75,17 +75,17 @@ def _dask_weights(sample_weight, row_chunks):
     if sample_weight.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numeric; got dtype {sample_weight.dtype}.")
     weights = sample_weight.astype(np.float64).rechunk((row_chunks,)).persist()
-    n_bad, n_negative, total = dask.compute(
-        (~da.isfinite(weights)).sum(), (weights < 0).sum(), weights.sum()
+    n_bad, n_negative, largest = dask.compute(
+        (~da.isfinite(weights)).sum(), (weights < 0).sum(), weights.max()
     )
     if n_bad:
         raise ValueError("sample_weight contains NaN or infinity.")
     if n_negative:
         raise ValueError(f"sample_weight must be non-negative; {n_negative} weights are "
                          "negative.")
-    if total <= 0:
+    if largest <= 0:
         raise ValueError("sample_weight sums to zero: at least one row must have weight.")
-    return weights
+    return weights / largest  # scale-free, as _validation.check_sample_weight
 
 
 def prepared_array(X):
@@ -125,24 +125,35 @@ class DaskRows:
             dask.persist(X, weights) if weights is not None else (X.persist(), None)
         )
         self.n_threads = 1 if n_jobs is None else n_jobs
+        self.checked = False  # whether every row is known to be finite
 
     def raise_if_not_finite(self) -> None:
         """Count NaN and ±inf in X (one pass on the workers) and raise if there are any.
 
         Not run up front: a NaN or inf anywhere makes the first E-step's
         log-likelihood non-finite, and only then is X scanned for the message,
-        which saves a pass over the data on every fit.
+        which saves a pass over the data on every fit. The same pass finds each
+        column's range, and a span too wide for float64 sums is reported too.
         """
         import dask
         import dask.array as da
 
-        n_nan, n_inf = dask.compute(da.isnan(self.X).sum(), da.isinf(self.X).sum())
+        n_nan, n_inf, low, high = dask.compute(da.isnan(self.X).sum(), da.isinf(self.X).sum(),
+                                               da.nanmin(self.X, axis=0),
+                                               da.nanmax(self.X, axis=0))
         if n_nan or n_inf:
             counts = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "",
                                                     f"{n_inf} infinite" if n_inf else "")
                                   if part)
             raise ValueError(f"Input X contains {counts} value(s). Remove or impute them "
                              "before fitting.")
+        _validation.check_spread(low, high, self.n_samples, self.dtype)
+        self.checked = True
+
+    def ensure_checked(self) -> None:
+        """Scan X for NaN and ±inf unless an E-step has shown every row finite."""
+        if not self.checked:
+            self.raise_if_not_finite()
 
     def statistics(self, mixture: Mixture, backend) -> SufficientStats:
         """The statistics of all blocks under ``mixture``: one ``dask.compute``."""
@@ -161,7 +172,9 @@ class DaskRows:
             for block, weights in zip(blocks, weight_blocks, strict=True)
         ]
         (stats,) = dask.compute(_tree_sum(parts))
-        if not np.isfinite(stats.log_likelihood):
+        if np.isfinite(stats.log_likelihood):
+            self.checked = True
+        else:
             self.raise_if_not_finite()
         return stats
 

@@ -105,6 +105,7 @@ class ArrayRows:
         self.n_samples, self.n_features = X.shape
         self.dtype = working_dtype(X.dtype)
         self.chunk_rows = self.n_samples if chunk_rows is None else int(chunk_rows)
+        self.weight_scale = 1.0  # out of core, the largest weight (set by check_finite)
 
     @classmethod
     def out_of_core(cls, X, sample_weight, budget_bytes: int | None = None) -> ArrayRows:
@@ -126,22 +127,58 @@ class ArrayRows:
         for start in range(0, self.n_samples, self.chunk_rows):
             rows = slice(start, min(start + self.chunk_rows, self.n_samples))
             chunk = np.ascontiguousarray(self.X[rows], dtype=self.dtype)
-            weights = None
-            if self.sample_weight is not None:
-                weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
-            yield rows, chunk, weights
-            del chunk, weights  # before reading the next chunk (the consumer drops it too)
+            yield rows, chunk, self._weights(rows)
+            del chunk  # before reading the next chunk (the consumer drops it too)
 
-    def check_finite(self) -> None:
-        """Raise on NaN/inf in X or bad weights, reading one chunk at a time."""
-        total_weight = 0.0
+    def _weights(self, rows) -> np.ndarray | None:
+        """The weights of these rows as float64, divided by the largest weight of all rows."""
+        if self.sample_weight is None:
+            return None
+        weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
+        if self.weight_scale != 1.0:  # a new array: the caller's weights are never written
+            weights = weights / self.weight_scale  # as check_sample_weight does: same bits
+        return weights
+
+    def check_finite(self, spread: bool = False) -> None:
+        """Raise on NaN/inf in X or bad weights, reading one chunk at a time.
+
+        The error counts every NaN and infinity of the file and names the
+        first. Also finds the largest weight, by which every weight is then
+        divided (a fit is scale-free in the weights), and with ``spread``
+        checks that no column spans too wide a range (:func:`_validation.check_spread`).
+        """
+        self.weight_scale = 1.0
+        largest = 0.0
+        low = np.full(self.n_features, np.inf)
+        high = np.full(self.n_features, -np.inf)
+        first_error = None
+        n_nan = n_inf = 0
         for rows, chunk, weights in self.chunks():
-            _validation.check_finite(chunk, row_offset=rows.start)
+            try:
+                chunk_low, chunk_high = _validation.check_finite(chunk, row_offset=rows.start)
+            except _validation.NonFiniteError as error:
+                first_error = first_error or error
+                n_nan += error.n_nan
+                n_inf += error.n_inf
+            else:
+                np.minimum(low, chunk_low, out=low)
+                np.maximum(high, chunk_high, out=high)
             if weights is not None:
-                total_weight += _validation.check_weight_values(weights)
+                largest = max(largest, _validation.check_weight_values(weights))
             del chunk, weights
-        if self.sample_weight is not None and total_weight <= 0:
-            raise ValueError("sample_weight sums to zero: at least one row must have weight.")
+        if first_error is not None:
+            message = _validation.non_finite_message("X", n_nan, n_inf, first_error.first)
+            raise _validation.NonFiniteError(n_nan, n_inf, message, first_error.first)
+        if self.sample_weight is not None:
+            if largest <= 0:
+                raise ValueError("sample_weight sums to zero: at least one row must have "
+                                 "weight.")
+            self.weight_scale = largest
+        if spread:
+            _validation.check_spread(low, high, self.n_samples, self.dtype)
+
+    def ensure_checked(self) -> None:
+        """Nothing to do: rows in memory or on disk are checked before the fit starts."""
 
     def statistics(self, mixture: Mixture, backend) -> SufficientStats:
         """The log-likelihood and shifted sums of all rows under ``mixture`` (one pass)."""
@@ -162,14 +199,13 @@ class ArrayRows:
         small file initialises exactly as in memory): the k-means
         initialisation then runs on the sample, and EM itself on every row.
         """
-        if self.in_memory:
-            return self.X, self.sample_weight
+        if self.in_memory:  # all rows; a memory map of any numeric dtype is read as floats
+            return np.ascontiguousarray(self.X, dtype=self.dtype), self._weights(slice(None))
         n_rows = initialisation_sample_rows(self.n_samples, self.n_features, min_rows)
         rows = sample_rows(self.n_samples, n_rows, random_state)
         X = np.ascontiguousarray(self.X[rows], dtype=self.dtype)
-        weights = None
-        if self.sample_weight is not None:
-            weights = np.ascontiguousarray(self.sample_weight[rows], dtype=np.float64)
+        weights = self._weights(rows)
+        if weights is not None:
             if weights.sum() <= 0:
                 raise ValueError("the rows sampled for the initialisation all have zero "
                                  "weight; give the weighted rows more weight or fit in memory")

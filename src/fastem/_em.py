@@ -27,6 +27,8 @@ class RowSource(Protocol):
 
     def statistics(self, mixture: Mixture, backend) -> SufficientStats: ...
 
+    def ensure_checked(self) -> None: ...
+
 
 def expectation(X, sample_weight, mixture: Mixture, backend) -> SufficientStats:
     """The log-likelihood and shifted sums of an in-memory X under ``mixture`` (one pass)."""

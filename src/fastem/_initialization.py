@@ -60,6 +60,13 @@ def _chosen_rows(X, sample_weight, n_components, random_state):
     n_samples = X.shape[0]
     if sample_weight is None:
         return random_state.choice(n_samples, size=n_components, replace=False)
+    n_weighted = int(np.count_nonzero(sample_weight))
+    if n_weighted < n_components:
+        raise ValueError(
+            f"init_params='random_from_data' draws n_components={n_components} distinct rows "
+            f"with probability proportional to sample_weight, but only {n_weighted} row(s) "
+            "have a nonzero weight: use init_params='kmeans', or fewer components."
+        )
     probabilities = sample_weight / sample_weight.sum()
     return random_state.choice(n_samples, size=n_components, replace=False, p=probabilities)
 
@@ -95,7 +102,10 @@ def initial_mixture(X, sample_weight, *, n_components, covariance_type, init_par
             X, sample_weight, n_components, covariance_type, init_params,
             random_state, backend,
         )
-        estimated, covariances, _ = m_step(stats, reg_covar)
+        # One point per component ('random_from_data', 'k-means++') has no spread of its
+        # own: a singular start is repaired at the scale of the data, not of the points.
+        estimated, covariances, _ = m_step(stats, reg_covar,
+                                           data_variance=_kmeans.variance_scale(X))
         weights, means = estimated.weights, estimated.means
         prec_chol = estimated.precisions_cholesky
     if weights_init is not None:

@@ -79,7 +79,7 @@ def kmeans_plusplus(X, sample_weight, n_clusters: int, random_state, backend):
     return centers, indices
 
 
-def _variance_scale(X, sample_size: int = 10_000) -> float:
+def variance_scale(X, sample_size: int = 10_000) -> float:
     """Mean per-feature variance of (the first rows of) X: the scale of ``tol``."""
     head = np.asarray(X[:sample_size], dtype=np.float64)
     return float(np.mean(np.var(head, axis=0)))
@@ -91,7 +91,7 @@ def lloyd(X, sample_weight, centers, backend, max_iter: int = 100, tol: float = 
     An empty cluster keeps its centre.
     """
     centers = np.array(centers, dtype=np.float64)
-    tolerance = tol * _variance_scale(X)
+    tolerance = tol * variance_scale(X)
     for _ in range(max_iter):
         sums, counts, _ = backend.lloyd_step(X, sample_weight, centers)
         moves = np.zeros_like(centers)

@@ -30,6 +30,16 @@ ILL_DEFINED_COVARIANCE = (
 )
 
 
+def parameter_shape(covariance_type: str, n_components: int, n_features: int) -> tuple:
+    """Shape of the covariances, precisions and their Cholesky factors of a covariance type."""
+    return {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+
+
 @dataclass(frozen=True)
 class Mixture:
     """Parameters of a Gaussian mixture, always float64."""
@@ -152,3 +162,26 @@ def diagonal_precisions_cholesky(mixture: Mixture) -> np.ndarray:
     if mixture.covariance_type == "diag":
         return prec_chol
     return np.repeat(prec_chol[:, None], mixture.n_features, axis=1)
+
+
+def far_rows_component(X, mixture: Mixture) -> np.ndarray:
+    """For rows whose distance ‖(x − μ_k) U_k‖ overflows: the component each tends to.
+
+    Far enough from every component, the log-density is dominated by
+    −½‖(x − μ_k) U_k‖², so the most probable component is the one with the
+    smallest distance. Each distance is computed on (x − μ_k) / s, s the
+    row's largest |x − μ_k|, and compared as log ‖(x − μ_k) U_k / s‖ + log s.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    full = mixture.covariance_type in ("full", "tied")
+    factors = full_precisions_cholesky(mixture) if full else diagonal_precisions_cholesky(mixture)
+    log_distances = np.empty((X.shape[0], mixture.n_components))
+    for k in range(mixture.n_components):
+        diff = X - mixture.means[k]
+        scale = np.max(np.abs(diff), axis=1, keepdims=True)
+        scale[scale == 0.0] = 1.0
+        scaled = diff / scale
+        y = scaled @ factors[k] if full else scaled * factors[k]
+        with np.errstate(divide="ignore"):
+            log_distances[:, k] = np.log(np.linalg.norm(y, axis=1)) + np.log(scale[:, 0])
+    return np.argmin(log_distances, axis=1)

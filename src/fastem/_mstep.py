@@ -68,15 +68,19 @@ def estimate_covariances(stats: SufficientStats, reg_covar: float):
     return weights, means, covariances
 
 
-def m_step(stats: SufficientStats, reg_covar: float):
-    """The next mixture, its covariances, and whether a singular component was repaired."""
+def m_step(stats: SufficientStats, reg_covar: float, data_variance: float | None = None):
+    """The next mixture, its covariances, and whether a singular component was repaired.
+
+    ``data_variance`` is the scale a singular component is repaired at when
+    the mixture itself has no spread (see :func:`~fastem._recovery.repair_covariances`).
+    """
     weights, means, covariances = estimate_covariances(stats, reg_covar)
     try:
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
         repaired = False
     except ValueError:  # a singular component: repair it, or re-raise if none is found
         covariances, repaired = repair_covariances(covariances, weights, means,
-                                                   stats.covariance_type)
+                                                   stats.covariance_type, data_variance)
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
     mixture = Mixture(stats.covariance_type, weights, means, prec_chol)
     return mixture, covariances, repaired

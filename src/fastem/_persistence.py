@@ -23,14 +23,36 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 
 import numpy as np
+
+from ._mixture import (
+    covariances_from_cholesky,
+    parameter_shape,
+    precisions_from_cholesky,
+)
 
 FORMAT = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
 FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
                  "lower_bounds_")
 FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_", "backend_")
+HEADER_KEYS = ("format", "format_version", "fastem_version", "params")
+MEMBERS = HEADER_KEYS + FITTED_ARRAYS + FITTED_SCALARS + ("feature_names_in_",)
+REQUIRED = HEADER_KEYS + FITTED_ARRAYS + FITTED_SCALARS
+
+# What a file may hold, checked on the members' headers before any array is read.
+MAX_NPY_HEADER = 1 << 12  # bytes of an .npy header (numpy's are 128 for these arrays)
+MAX_COMPRESSION = 50  # a member may expand at most this much (float arrays barely compress)
+MAX_TEXT_CHARS = 1 << 12  # format tags, versions, a backend's name, one feature's name
+MAX_JSON_DEPTH = 8  # params hold lists of at most 3 levels (precisions_init)
+PARAMS_CHARS_PER_NUMBER = 32  # a float written by json.dumps, with its separator
+
+
+class ModelFileError(ValueError):
+    """A model file that is not a valid fastem model; the message names file and problem."""
 
 
 def _json_ready(value):
@@ -53,8 +75,10 @@ def save(model, path: str | os.PathLike) -> None:
         "fastem_version": np.array(__version__),
         "params": np.array(json.dumps(params)),
     }
-    contents.update({name: np.asarray(getattr(model, name), dtype=np.float64)
-                     for name in FITTED_ARRAYS})
+    dtype = np.float32 if np.asarray(model.means_).dtype == np.float32 else np.float64
+    contents.update({name: np.asarray(getattr(model, name), dtype=dtype)
+                     for name in FITTED_ARRAYS if name != "lower_bounds_"})
+    contents["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64)
     contents.update({name: np.array(getattr(model, name)) for name in FITTED_SCALARS})
     if hasattr(model, "feature_names_in_"):
         contents["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
@@ -63,7 +87,15 @@ def save(model, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike):
-    """Read a GaussianMixture written by :meth:`GaussianMixture.save`.
+    """Read a GaussianMixture written by :meth:`GaussianMixture.save`, trusting nothing.
+
+    Before any array is read, every member's declared shape, dtype and size
+    is checked against the model it claims to be (K components, D features,
+    its covariance type): nothing larger than that model is ever allocated.
+    Then every value is checked: known keys only, finite numbers, weights
+    that sum to 1, precision factors upper-triangular with a positive
+    diagonal, precisions and covariances consistent with them, parameters
+    the constructor accepts.
 
     Parameters
     ----------
@@ -78,41 +110,243 @@ def load(path: str | os.PathLike):
     Raises
     ------
     ValueError
-        If the file is not a saved fastem model, or was written in a newer
-        format than this fastem reads.
+        One clear message naming the file and the problem, for any file that
+        is not a valid fastem model (truncated, corrupted, tampered with, or
+        written in a newer format than this fastem reads).
     """
+    with open(path, "rb") as file:  # a missing file is the usual FileNotFoundError
+        try:
+            if file.read(4) != b"PK\x03\x04":  # an .npz is a zip archive
+                _fail("not a fastem model file (not an .npz archive)")
+            with zipfile.ZipFile(file) as archive:
+                return _read_model(archive, os.fstat(file.fileno()).st_size)
+        except ModelFileError as error:
+            raise ValueError(f"{os.fspath(path)}: {error}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+                NotImplementedError, RuntimeError, OverflowError, zlib.error) as error:
+            raise ValueError(f"{os.fspath(path)}: not a readable fastem model file, truncated "
+                             f"or corrupted ({type(error).__name__}: {error})") from None
+
+
+def _fail(message: str):
+    raise ModelFileError(message)
+
+
+def _members(archive: zipfile.ZipFile, file_size: int) -> dict:
+    """The archive's members by key, after checking the format tag, names and sizes."""
+    members = {}
+    compressed = 0
+    for info in archive.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in members:
+            _fail(f"member {key[:80]!r} appears twice")
+        members[key] = info
+        compressed += info.compress_size
+    if compressed > file_size:
+        _fail("its members claim more bytes than the file has (truncated or crafted)")
+    for key, info in members.items():
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            _fail(f"member {key[:80]!r} uses an unsupported compression")
+        if info.file_size > MAX_COMPRESSION * info.compress_size + MAX_NPY_HEADER:
+            _fail(f"member {key[:80]!r} would expand from {info.compress_size} to "
+                  f"{info.file_size} bytes")
+    try:
+        tag = _read(archive, members, "format", "U", ())[()] if "format" in members else None
+    except ModelFileError as error:
+        _fail(f"not a fastem model file ({error})")
+    if tag != FORMAT:
+        _fail(f"not a fastem model file (no '{FORMAT}' format tag)")
+    unexpected = sorted(set(members) - set(MEMBERS))
+    if unexpected:
+        _fail(f"unexpected member(s) {', '.join(repr(key[:80]) for key in unexpected[:5])} "
+              f"(a fastem model holds {', '.join(MEMBERS)})")
+    missing = [key for key in REQUIRED if key not in members]
+    if missing:
+        _fail(f"missing {', '.join(missing)}")
+    return members
+
+
+def _header(archive, info) -> tuple:
+    """(shape, dtype, header bytes) of an .npy member, read without its data."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = reader(member, max_header_size=MAX_NPY_HEADER)
+        except (ValueError, TypeError, SyntaxError) as error:
+            _fail(f"member {info.filename!r} has no valid .npy header ({error})")
+        return shape, dtype, member.tell()
+
+
+def _read(archive, members: dict, key: str, kind: str, shape: tuple | None,
+          max_itemsize: int | None = None):
+    """Member ``key`` as an array of the expected kind and shape (checked before reading).
+
+    ``kind`` is a string of allowed dtype kinds ('f', 'U', 'iu', 'b'); ``shape``
+    None accepts any shape (checked by the caller before it matters).
+    """
+    info = members[key]
+    declared, dtype, header_bytes = _header(archive, info)
+    if dtype.hasobject or dtype.kind not in kind or (dtype.kind == "f" and dtype.itemsize
+                                                     not in (4, 8)):
+        _fail(f"{key} has dtype {dtype}; expected {_KIND_NAMES[kind]}")
+    if shape is not None and declared != shape:
+        _fail(f"{key} has shape {declared}; the model needs {shape}")
+    limit = MAX_TEXT_CHARS * 4 if max_itemsize is None and dtype.kind == "U" else max_itemsize
+    if limit is not None and dtype.itemsize > limit:
+        _fail(f"{key} holds {dtype.itemsize}-byte items, more than a model's {limit}")
+    n_bytes = dtype.itemsize * int(np.prod(declared, dtype=np.int64))
+    if header_bytes + n_bytes != info.file_size:
+        _fail(f"{key} declares {declared} {dtype} ({n_bytes} bytes) but holds "
+              f"{info.file_size - header_bytes}")
+    with archive.open(info) as member:
+        array = np.lib.format.read_array(member, allow_pickle=False,
+                                         max_header_size=MAX_NPY_HEADER)
+    return array
+
+
+_KIND_NAMES = {"f": "float32 or float64", "U": "text", "iu": "an integer", "b": "a bool",
+               "fiu": "a number"}
+
+
+def _depth(value, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, list):
+        return max((_depth(item, level + 1) for item in value), default=level + 1)
+    if isinstance(value, dict):
+        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
+    return level
+
+
+def _params(archive, members, n_components: int, n_features: int) -> dict:
+    """The constructor parameters, from bounded, checked JSON."""
+    n_numbers = 4 * n_components * (1 + n_features + n_features**2)  # the *_init arrays, if any
+    max_chars = (1 << 12) + PARAMS_CHARS_PER_NUMBER * n_numbers
+    text = _read(archive, members, "params", "U", (), max_itemsize=4 * max_chars)
+    try:
+        params = json.loads(str(text[()]))
+    except (ValueError, RecursionError) as error:
+        _fail(f"its parameters are not valid JSON ({str(error)[:100]})")
+    if not isinstance(params, dict):
+        _fail("its parameters are not a JSON object")
+    if _depth(params) > MAX_JSON_DEPTH:
+        _fail("its parameters are nested deeper than a model's")
     from .gaussian_mixture import GaussianMixture
 
-    with open(path, "rb") as file:
-        if file.read(4) != b"PK\x03\x04":  # an .npz is a zip archive
-            raise ValueError(f"{path}: not a fastem model file (not an .npz archive)")
-    with np.load(path, allow_pickle=False) as archive:
-        try:
-            tag = str(archive["format"]) if "format" in archive.files else None
-        except ValueError as error:  # an object array: a pickle inside, never unpickled
-            raise ValueError(f"{path}: not a fastem model file ({error})") from error
-        if tag != FORMAT:
-            raise ValueError(f"{path}: not a fastem model file (no '{FORMAT}' format tag)")
-        version = int(archive["format_version"])
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: saved in model format {version} by fastem "
-                f"{archive['fastem_version']}; this fastem reads format {FORMAT_VERSION} "
-                "and older. Upgrade fastem to load it.")
-        params = json.loads(str(archive["params"]))
-        for name in ("weights_init", "means_init", "precisions_init"):
-            if params.get(name) is not None:
+    known = GaussianMixture().get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        _fail(f"unknown parameter(s) {', '.join(map(repr, unknown))[:200]}")
+    for name in ("weights_init", "means_init", "precisions_init"):
+        if params.get(name) is not None:
+            try:
                 params[name] = np.asarray(params[name], dtype=np.float64)
+            except (ValueError, TypeError) as error:
+                _fail(f"parameter {name} is not an array of numbers ({error})")
+    if not isinstance(params.get("random_state"), (int, type(None))):
+        _fail("parameter random_state must be an int or null")
+    return params
+
+
+def _scalar(archive, members, key: str, kind: str):
+    return _read(archive, members, key, kind, ())[()]
+
+
+def _read_model(archive: zipfile.ZipFile, file_size: int):
+    from .backends import BACKENDS
+    from .gaussian_mixture import GaussianMixture
+
+    members = _members(archive, file_size)
+    version = _scalar(archive, members, "format_version", "iu")
+    if version > FORMAT_VERSION:
+        fastem_version = _scalar(archive, members, "fastem_version", "U")
+        _fail(f"saved in model format {version} by fastem {fastem_version}; this fastem "
+              f"reads format {FORMAT_VERSION} and older. Upgrade fastem to load it.")
+    if version < 1:
+        _fail(f"unknown model format {version}")
+    means_shape, _, _ = _header(archive, members["means_"])
+    if len(means_shape) != 2 or min(means_shape) < 1:
+        _fail(f"means_ has shape {means_shape}; expected (n_components, n_features)")
+    n_components, n_features = means_shape
+    params = _params(archive, members, n_components, n_features)
+    try:
         model = GaussianMixture(**params)
-        for name in FITTED_ARRAYS:
-            setattr(model, name, archive[name])
-        model.lower_bounds_ = model.lower_bounds_.tolist()
-        model.converged_ = bool(archive["converged_"])
-        model.n_iter_ = int(archive["n_iter_"])
-        model.lower_bound_ = float(archive["lower_bound_"])
-        model.n_features_in_ = int(archive["n_features_in_"])
-        model.backend_ = str(archive["backend_"])
-        if "feature_names_in_" in archive.files:
-            model.feature_names_in_ = archive["feature_names_in_"].astype(object)
-    model._restore_mixture()
+        from ._validation import check_parameters
+
+        check_parameters(model)
+        model._checked_init_arrays(n_features)
+    except (TypeError, ValueError) as error:
+        _fail(f"invalid parameters: {error}")
+    if model.n_components != n_components:
+        _fail(f"n_components is {model.n_components} but means_ has {n_components} rows")
+    covariance_type = model.covariance_type
+    model.n_features_in_ = int(_scalar(archive, members, "n_features_in_", "iu"))
+    if model.n_features_in_ != n_features:
+        _fail(f"n_features_in_ is {model.n_features_in_} but means_ has {n_features} columns")
+    n_iter = int(_scalar(archive, members, "n_iter_", "iu"))
+    if n_iter < 0:
+        _fail(f"n_iter_ is {n_iter}")
+    model.n_iter_ = n_iter
+    model.converged_ = bool(_scalar(archive, members, "converged_", "b"))
+    model.lower_bound_ = float(_scalar(archive, members, "lower_bound_", "f"))
+    model.backend_ = str(_scalar(archive, members, "backend_", "U"))
+    if model.backend_ not in BACKENDS:
+        _fail(f"backend_ is {model.backend_[:40]!r}, not one of {', '.join(BACKENDS)}")
+    parameters = parameter_shape(covariance_type, n_components, n_features)
+    for key, shape in (("weights_", (n_components,)), ("means_", means_shape),
+                       ("covariances_", parameters), ("precisions_", parameters),
+                       ("precisions_cholesky_", parameters)):
+        setattr(model, key, _read(archive, members, key, "f", shape))
+    lower_bounds = _read(archive, members, "lower_bounds_", "f", (n_iter,))
+    model.lower_bounds_ = lower_bounds.tolist()
+    if "feature_names_in_" in members:
+        names = _read(archive, members, "feature_names_in_", "U", (n_features,))
+        model.feature_names_in_ = names.astype(object)
+    _check_values(model, lower_bounds)
+    from ._validation import fitted_mixture
+
+    model._mixture = fitted_mixture(model)
     return model
+
+
+def _relative_error(actual, expected) -> float:
+    scale = float(np.max(np.abs(expected))) or 1.0
+    return float(np.max(np.abs(np.asarray(actual, np.float64) - expected))) / scale
+
+
+def _check_values(model, lower_bounds) -> None:
+    """The fitted values: finite, weights on the simplex, consistent precisions."""
+    for key in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        if not np.all(np.isfinite(getattr(model, key))):
+            _fail(f"{key} holds NaN or infinity")
+    if not np.all(np.isfinite(lower_bounds)) or np.isnan(model.lower_bound_) or \
+            model.lower_bound_ == np.inf:
+        _fail("lower_bound_ or lower_bounds_ holds NaN or +infinity")
+    weights = model.weights_.astype(np.float64)
+    if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-5:
+        _fail(f"weights_ must be non-negative and sum to 1 (they sum to {weights.sum():.6g})")
+    covariance_type = model.covariance_type
+    prec_chol = model.precisions_cholesky_.astype(np.float64)
+    float32 = model.precisions_cholesky_.dtype == np.float32
+    if covariance_type in ("full", "tied"):
+        stack = prec_chol if covariance_type == "full" else prec_chol[None]
+        if np.any(np.tril(stack, -1) != 0.0):
+            _fail("precisions_cholesky_ must be upper triangular")
+        diagonal = np.diagonal(stack, axis1=-2, axis2=-1)
+    else:
+        diagonal = prec_chol
+    if np.any(diagonal <= 0.0):
+        _fail("precisions_cholesky_ must have a positive diagonal")
+    epsilon = np.finfo(np.float32 if float32 else np.float64).eps
+    precisions = precisions_from_cholesky(prec_chol, covariance_type)
+    if _relative_error(model.precisions_, precisions) > 1e3 * epsilon:
+        _fail("precisions_ disagree with precisions_cholesky_")
+    covariances = covariances_from_cholesky(prec_chol, covariance_type)
+    condition = float(np.max(diagonal) / np.min(diagonal)) ** 2  # a lower bound of cond(Σ)
+    if covariance_type in ("full", "tied"):
+        condition = max(condition, float(np.max(np.linalg.cond(
+            covariances if covariance_type == "full" else covariances[None]))))
+    if _relative_error(model.covariances_, covariances) > 1e3 * epsilon * condition + 1e-8:
+        _fail("covariances_ disagree with precisions_cholesky_")

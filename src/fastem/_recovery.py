@@ -59,8 +59,12 @@ def _no_spread_error():
     )
 
 
-def repair_covariances(covariances, weights, means, covariance_type: str):
+def repair_covariances(covariances, weights, means, covariance_type: str,
+                       data_variance: float | None = None):
     """Covariances with every singular component regularised (in a copy), and a warning.
+
+    The jitter is relative to the mixture's own variance, or to
+    ``data_variance`` when the mixture has none (one point per component).
 
     Returns ``(covariances, repaired)``: the input itself and False when nothing
     needed repair.
@@ -75,6 +79,8 @@ def repair_covariances(covariances, weights, means, covariance_type: str):
     if not np.any(singular):
         return covariances, False
     scale = data_mean_variance(weights, means, np.nan_to_num(covariances), covariance_type)
+    if not scale > 0.0 and data_variance is not None:
+        scale = data_variance
     if not scale > 0.0:
         raise _no_spread_error()
     repaired = np.array(covariances, dtype=np.float64)

@@ -33,6 +33,15 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def thread_cap(max_threads: int) -> int:
+    """The most threads a kernel is given: the cores available, within the pool's size.
+
+    More threads than cores only wait for each other, and OpenMP would create
+    as many as asked (``n_jobs=10**6`` must not exhaust the process).
+    """
+    return max(1, min(available_cores(), max_threads))
+
+
 def resolve_n_jobs(n_jobs: int | None) -> int | None:
     """Threads for ``n_jobs``: None keeps the backend's default, −1 all cores, −2 all but one."""
     if n_jobs is None:
@@ -52,7 +61,7 @@ def kernel_threads(backend, n_jobs: int | None = None) -> Iterator[None]:
     n_threads = resolve_n_jobs(n_jobs)
     previous = threads.get_num_threads()
     if n_threads is not None:
-        threads.set_num_threads(min(n_threads, backend.max_threads))
+        threads.set_num_threads(min(n_threads, thread_cap(backend.max_threads)))
     try:
         with _controller().limit(limits=1, user_api="blas"):
             yield

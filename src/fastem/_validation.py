@@ -10,8 +10,10 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
+from sklearn.utils.validation import check_is_fitted
 
-from ._mixture import COVARIANCE_TYPES
+from ._mixture import COVARIANCE_TYPES, Mixture, parameter_shape
 from .backends import BACKEND_CHOICES
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -71,13 +73,15 @@ def _as_float_array(name, value, shape):
 
 
 def check_weights_init(weights, n_components):
+    # scikit-learn's tolerance on the sum: 1e-6 for float32 weights, 1e-8 otherwise
+    atol = 1e-6 if getattr(weights, "dtype", None) == np.float32 else 1e-8
     weights = _as_float_array("weights_init", weights, (n_components,))
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights_init' should be in the range [0, 1], but got "
             f"max value {weights.max():.5f}, min value {weights.min():.5f}."
         )
-    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+    if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=atol):
         raise ValueError(
             "The parameter 'weights_init' should be normalized, but got "
             f"sum(weights) = {weights.sum():.5f}."
@@ -90,12 +94,7 @@ def check_means_init(means, n_components, n_features):
 
 
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
-    shape = {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }[covariance_type]
+    shape = parameter_shape(covariance_type, n_components, n_features)
     precisions = _as_float_array("precisions_init", precisions, shape)
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
@@ -133,17 +132,27 @@ def check_out_of_core_array(X, min_samples: int = 2) -> None:
 FINITE_CHECK_ROWS = 1 << 16  # rows per chunk: the check never holds an N×D mask
 
 
-def check_finite(X, name: str = "X", row_offset: int = 0) -> None:
+def check_finite(X, name: str = "X", row_offset: int = 0):
     """Raise if X holds NaN or ±inf, saying how many and where the first one is.
 
     Scans X in row chunks, so its memory is a few MiB whatever the size of X.
     ``row_offset`` is the number of X's first row in the data it comes from.
+
+    Returns
+    -------
+    low, high : ndarray of shape (n_features,)
+        Each column's smallest and largest value (see :func:`check_spread`).
     """
     n_nan = n_inf = 0
     first = None
+    low = np.full(X.shape[1], np.inf)
+    high = np.full(X.shape[1], -np.inf)
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
         chunk = X[start:start + FINITE_CHECK_ROWS]
-        if np.isfinite(chunk.sum()):  # fast path: a finite sum means finite entries
+        chunk_low, chunk_high = chunk.min(axis=0), chunk.max(axis=0)  # NaN and ±inf show here
+        if np.all(np.isfinite(chunk_low)) and np.all(np.isfinite(chunk_high)):
+            np.minimum(low, chunk_low, out=low)
+            np.maximum(high, chunk_high, out=high)
             continue
         nan_mask = np.isnan(chunk)
         inf_mask = np.isinf(chunk)
@@ -154,16 +163,58 @@ def check_finite(X, name: str = "X", row_offset: int = 0) -> None:
             row, column = bad[0]
             first = (row_offset + start + int(row), int(column), chunk[row, column])
     if first is None:
-        return
+        return low, high
+    raise NonFiniteError(n_nan, n_inf, non_finite_message(name, n_nan, n_inf, first), first)
+
+
+def non_finite_message(name: str, n_nan: int, n_inf: int, first: tuple) -> str:
+    """'Input X contains 2 NaN value(s); the first is nan at row 17, column 1. ...'"""
     counts = " and ".join(
         part for part in (f"{n_nan} NaN" if n_nan else "",
                           f"{n_inf} infinite" if n_inf else "") if part
     )
     row, column, value = first
-    raise ValueError(
-        f"Input {name} contains {counts} value(s); the first is {value} at row {row}, "
-        f"column {column}. Remove or impute them before fitting."
-    )
+    return (f"Input {name} contains {counts} value(s); the first is {value} at row {row}, "
+            f"column {column}. Remove or impute them before fitting.")
+
+
+class NonFiniteError(ValueError):
+    """NaN or ±inf in X; ``n_nan`` and ``n_inf`` count them (chunked checks add them up)."""
+
+    def __init__(self, n_nan: int, n_inf: int, message: str, first: tuple | None = None):
+        super().__init__(message)
+        self.n_nan = n_nan
+        self.n_inf = n_inf
+        self.first = first  # (row, column, value) of the first one
+
+
+def largest_span(n_samples: int, n_features: int, dtype) -> float:
+    """The widest range of a column that EM's float64 sums of squares hold without overflow.
+
+    A sum of N·D squared deviations, each at most span², stays below the
+    float64 maximum when span < sqrt(max / (4 N D)); float32 rows are also
+    rounded to float32 after centring, so their deviations stay below its maximum.
+    """
+    limit = float(np.sqrt(np.finfo(np.float64).max / (4.0 * max(n_samples, 1)
+                                                       * max(n_features, 1))))
+    if dtype == np.float32:
+        limit = min(limit, float(np.finfo(np.float32).max))
+    return limit
+
+
+def check_spread(low, high, n_samples: int, dtype, name: str = "X") -> None:
+    """Raise if some column of X spans so wide a range that EM's sums of squares overflow."""
+    spans = 2.0 * (high / 2.0 - low / 2.0)  # halves first: no overflow for spans near the max
+    column = int(np.argmax(spans)) if spans.size else 0
+    limit = largest_span(n_samples, spans.size, dtype)
+    if spans.size and not spans[column] <= limit:
+        raise ValueError(
+            f"Column {column} of {name} spans {spans[column]:.3g} (from {low[column]:.3g} to "
+            f"{high[column]:.3g}): the sums of squared deviations of {n_samples} rows would "
+            f"overflow floating point (the widest span that fits is {limit:.3g}). Divide "
+            f"{name} by a constant such as 1e{int(np.ceil(np.log10(spans[column] / limit)))} "
+            "and fit again."
+        )
 
 
 def sample_weight_array(sample_weight, n_samples):
@@ -184,18 +235,26 @@ def sample_weight_array(sample_weight, n_samples):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """A float64 copy of the weights, or None for unit weights."""
+    """A float64 copy of the weights divided by their largest, or None for unit weights.
+
+    Only ratios of weights matter to the model; dividing by the largest makes
+    the fit scale-free (weights of 1e-300 or 1e300 fit as weights of 1 do, and
+    their sum cannot overflow).
+    """
     weights = sample_weight_array(sample_weight, n_samples)
     if weights is None:
         return None
     weights = np.array(weights, dtype=np.float64)
-    if check_weight_values(weights) <= 0:
+    check_weight_values(weights)
+    largest = weights.max()
+    if largest <= 0:
         raise ValueError("sample_weight sums to zero: at least one row must have weight.")
+    weights /= largest
     return weights
 
 
 def check_weight_values(weights: np.ndarray) -> float:
-    """Raise on NaN, infinite or negative weights; return their sum."""
+    """Raise on NaN, infinite or negative weights; return the largest (0 for none)."""
     if not np.all(np.isfinite(weights)):
         raise ValueError("sample_weight contains NaN or infinity.")
     if np.any(weights < 0):
@@ -203,4 +262,84 @@ def check_weight_values(weights: np.ndarray) -> float:
             f"sample_weight must be non-negative; {np.count_nonzero(weights < 0)} "
             "weights are negative."
         )
-    return float(weights.sum())
+    return float(weights.max()) if weights.size else 0.0
+
+
+NON_NUMERIC_KINDS = {"U": "strings", "S": "bytes", "V": "raw bytes", "M": "datetimes",
+                     "m": "timedeltas"}
+
+
+def numpy_input(X):
+    """X, after refusing what fastem cannot fit: text, dates, arrays of other libraries.
+
+    scikit-learn converts an array of numeric strings to numbers silently;
+    fastem refuses it, as it refuses datetimes and timedeltas, so that no
+    column of text or time is fitted as a number by accident. With
+    ``sklearn.config_context(array_api_dispatch=True)`` an array of another
+    array library (PyTorch, CuPy, array-api-strict) is refused with the way
+    to hand it over, since fastem computes with NumPy on the CPU.
+    """
+    dtype = getattr(X, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if kind in NON_NUMERIC_KINDS:
+        raise ValueError(
+            f"X holds {NON_NUMERIC_KINDS[kind]} (dtype {dtype}); fastem fits numbers only. "
+            "Convert the columns you mean to fit to floats first (e.g. "
+            "X.astype(np.float64) for numeric text, or drop the column)."
+        )
+    if (not isinstance(X, np.ndarray) and hasattr(X, "__array_namespace__")
+            and get_config().get("array_api_dispatch", False)
+            and type(X).__module__.split(".")[0] not in ("numpy", "dask")):
+        raise ValueError(
+            f"fastem computes with NumPy on the CPU and got a {type(X).__module__}."
+            f"{type(X).__name__} with scikit-learn's array_api_dispatch=True. Pass a NumPy "
+            "array (np.asarray(X), or np.from_dlpack(X) for an array on the CPU); the "
+            "results are NumPy arrays."
+        )
+    return X
+
+
+def fitted_mixture(estimator) -> Mixture:
+    """The estimator's fitted parameters as a float64 Mixture, checked first.
+
+    The fitted arrays must agree with each other and with the estimator's
+    current ``n_components``, ``covariance_type`` and ``n_features_in_``
+    (``set_params`` after ``fit`` can change those), and be finite.
+
+    Raises
+    ------
+    NotFittedError
+        If the estimator was not fitted.
+    ValueError
+        Naming the attribute and the shapes that disagree.
+    """
+    check_is_fitted(estimator)
+    covariance_type = estimator.covariance_type
+    n_components = estimator.n_components
+    n_features = getattr(estimator, "n_features_in_", None)
+    _check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
+    fitted = estimator.__dict__.get("_mixture")
+    if fitted is not None and fitted.covariance_type != covariance_type:
+        raise ValueError(
+            f"The model was fitted with covariance_type={fitted.covariance_type!r}, but it is "
+            f"now {covariance_type!r}: fit again, or set it back."
+        )
+    if not isinstance(n_features, Integral) or n_features < 1:
+        raise ValueError(f"n_features_in_ must be a positive int; it is {n_features!r}.")
+    arrays = {}
+    for name, shape in (("weights_", (n_components,)),
+                        ("means_", (n_components, n_features)),
+                        ("precisions_cholesky_",
+                         parameter_shape(covariance_type, n_components, n_features))):
+        value = np.asarray(getattr(estimator, name))
+        if value.shape != shape:
+            raise ValueError(
+                f"The fitted {name} has shape {value.shape}, but n_components={n_components}, "
+                f"covariance_type={covariance_type!r} and n_features_in_={n_features} need "
+                f"{shape}: fit again after changing parameters, or set them back."
+            )
+        if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
+            raise ValueError(f"The fitted {name} must hold finite numbers.")
+        arrays[name] = np.array(value, dtype=np.float64)
+    return Mixture(covariance_type, arrays["weights_"], arrays["means_"],
+                   arrays["precisions_cholesky_"])

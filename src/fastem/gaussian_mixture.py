@@ -16,8 +16,9 @@ from . import _validation
 from ._dask import is_dask_array
 from ._data import ArrayRows, is_out_of_core
 from ._em import EMRun, run_em
+from ._fitted_state import fitted_state_kept_on_failure
 from ._initialization import initial_mixture
-from ._mixture import Mixture, precisions_from_cholesky
+from ._mixture import far_rows_component, parameter_shape, precisions_from_cholesky
 from ._mstep import m_step
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
@@ -224,6 +225,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit(self, X, sample_weight):
         _validation.check_parameters(self)
+        with fitted_state_kept_on_failure(self):
+            return self._fit_checked(X, sample_weight)
+
+    def _fit_checked(self, X, sample_weight):
         self.__dict__.pop("_online_state", None)  # a fit ends any stream of partial_fit
         data = self._row_source(X, sample_weight, reset=True)
         if data.n_samples < self.n_components:
@@ -238,7 +243,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return data
 
     def _row_source(self, X, sample_weight, *, reset: bool, min_samples: int = 2):
-        """The rows of X, checked: in memory, memory-mapped (chunked) or Dask."""
+        """The rows of X, checked: in memory, memory-mapped (chunked) or Dask.
+
+        ``reset`` (a fit) also checks that the data's spread fits float64 sums.
+        """
+        X = _validation.numpy_input(X)
         if is_dask_array(X):
             from ._dask import DaskRows, prepared_array
 
@@ -249,17 +258,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=reset)
             weights = _validation.sample_weight_array(sample_weight, X.shape[0])
             data = ArrayRows.out_of_core(X, weights)
-            data.check_finite()
+            data.check_finite(spread=reset)
             return data
         X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
             ensure_min_samples=min_samples, ensure_all_finite=False,
         )
-        _validation.check_finite(X)
+        low, high = _validation.check_finite(X)
+        if reset:
+            _validation.check_spread(low, high, X.shape[0], X.dtype)
         return ArrayRows(X, _validation.check_sample_weight(sample_weight, X.shape[0]))
 
     def _fit_em(self, data, init_arrays, backend) -> None:
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._check_continuation(data.n_features, "warm_start=True continues the fitted "
+                                     "model", "set warm_start=False to fit anew")
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
 
@@ -283,6 +297,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if best is None or run.lower_bound > best.lower_bound:
                 best = run
 
+        data.ensure_checked()  # a Dask fit without EM iterations has not seen every row
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
@@ -290,7 +305,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        self._set_fitted(best, backend)
+        self._set_fitted(best, backend, data.dtype)
+
+    def _check_continuation(self, n_features: int, what: str, remedy: str) -> None:
+        """Raise if the parameters or the data no longer match the fitted model."""
+        fitted = self._mixture
+        changes = [
+            f"{name} is {now!r} but the model was fitted with {then!r}"
+            for name, now, then in (
+                ("n_components", self.n_components, fitted.n_components),
+                ("covariance_type", self.covariance_type, fitted.covariance_type),
+                ("the number of features", n_features, fitted.n_features),
+            )
+            if now != then
+        ]
+        if changes:
+            raise ValueError(f"{what}, but {'; '.join(changes)}: {remedy}.")
 
     def _initial_mixture(self, data, init_arrays, random_state, backend):
         """The starting mixture and covariances, from (a sample of) the rows."""
@@ -350,17 +380,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         >>> np.round(np.sort(model.means_[:, 0]))
         array([-5.,  5.])
         """
+        _validation.check_parameters(self)
+        with fitted_state_kept_on_failure(self):
+            self._partial_fit_checked(X, sample_weight)
+        return self
+
+    def _partial_fit_checked(self, X, sample_weight) -> None:
         from . import _online
 
-        _validation.check_parameters(self)
         first_batch = not hasattr(self, "n_features_in_")
-        X = validate_data(self, X, reset=first_batch, dtype=[np.float64, np.float32],
-                          order="C", ensure_all_finite=False)
-        _validation.check_finite(X)
+        X = validate_data(self, _validation.numpy_input(X), reset=first_batch,
+                          dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
+        _validation.check_spread(*_validation.check_finite(X), X.shape[0], X.dtype)
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs):
             if hasattr(self, "converged_"):
+                self._check_continuation(X.shape[1], "partial_fit continues the fitted model",
+                                         "fit a new estimator for the new setting")
                 mixture, covariances = self._mixture, self.covariances_
             else:
                 if X.shape[0] < self.n_components:
@@ -380,9 +417,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_steps = self.n_iter_ + 1 if streaming else 1
         lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
         self._set_fitted(EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
-                         backend)
-        self._online_state = state
-        return self
+                         backend, X.dtype, online_state=state)
 
     def _checked_init_arrays(self, n_features):
         n_components = self.n_components
@@ -400,26 +435,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ),
         }
 
-    def _set_fitted(self, run: EMRun, backend) -> None:
+    def _set_fitted(self, run: EMRun, backend, dtype, online_state=None) -> None:
+        """Replace every fitted attribute at once with the outcome of a fit.
+
+        The public arrays follow the data's float dtype (float32 data gives
+        float32 attributes, as scikit-learn ≥ 1.8); the internal mixture that
+        warm starts and streams continue from stays float64.
+        """
         mixture = run.mixture
-        self._mixture = mixture
-        self.weights_ = mixture.weights
-        self.means_ = mixture.means
-        self.covariances_ = run.covariances
-        self.precisions_cholesky_ = mixture.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(
-            mixture.precisions_cholesky, mixture.covariance_type
-        )
-        self.converged_ = run.converged
-        self.n_iter_ = run.n_iter
-        self.lower_bound_ = run.lower_bound
-        self.lower_bounds_ = run.lower_bounds
-        self.backend_ = backend.name
+        precisions = precisions_from_cholesky(mixture.precisions_cholesky,
+                                              mixture.covariance_type)
+        state = {
+            "_mixture": mixture,
+            "weights_": mixture.weights,
+            "means_": mixture.means,
+            "covariances_": run.covariances,
+            "precisions_cholesky_": mixture.precisions_cholesky,
+            "precisions_": precisions,
+        }
+        state = {name: np.asarray(value).astype(dtype, copy=False) if name.endswith("_")
+                 else value for name, value in state.items()}
+        state.update(converged_=run.converged, n_iter_=run.n_iter,
+                     lower_bound_=run.lower_bound, lower_bounds_=run.lower_bounds,
+                     backend_=backend.name)
+        if online_state is not None:
+            state["_online_state"] = online_state
+        self.__dict__.update(state)
 
     def _restore_mixture(self) -> None:
         """Rebuild the internal Mixture from the fitted attributes (after loading)."""
-        self._mixture = Mixture(self.covariance_type, self.weights_, self.means_,
-                                self.precisions_cholesky_)
+        self._mixture = _validation.fitted_mixture(self)
 
     def save(self, path) -> None:
         """Save the fitted model to a ``.npz`` file that :func:`fastem.load` reads.
@@ -456,24 +501,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         return self._row_source(X, None, reset=False, min_samples=1)
 
-    def _weighted_log_prob_chunks(self, data: ArrayRows):
-        """(rows, log(w_k N(x | k))) for consecutive chunks of rows: never all N×K at once."""
+    def _weighted_log_prob_chunks(self, data: ArrayRows, *, resolve_far_rows: bool = False):
+        """(rows, log(w_k N(x | k))) for consecutive chunks of rows: never all N×K at once.
+
+        A row so far from every component that ½‖(x − μ_k) U_k‖² overflows has
+        no finite log-density (its score is −inf); with ``resolve_far_rows``
+        its log-probabilities become 0 for the component it tends to as it
+        moves away (:func:`~fastem._mixture.far_rows_component`) and −inf for
+        the others, so labels and probabilities stay defined.
+        """
         backend = get_backend(self.backend)
-        mixture = Mixture(
-            self.covariance_type, self.weights_, self.means_, self.precisions_cholesky_
-        )
-        n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * self.n_components))
+        mixture = _validation.fitted_mixture(self)
+        n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * mixture.n_components))
         for rows, chunk, _ in data.chunks():
             for start in range(0, chunk.shape[0], n_rows):
                 part = slice(start, min(start + n_rows, chunk.shape[0]))
                 with kernel_threads(backend, self.n_jobs):
                     log_prob = backend.weighted_log_prob(chunk[part], mixture)
+                log_prob[np.isnan(log_prob)] = -np.inf  # inf − inf in an overflowing distance
+                if resolve_far_rows:
+                    far = ~np.any(np.isfinite(log_prob), axis=1)
+                    if np.any(far):
+                        nearest = far_rows_component(chunk[part][far], mixture)
+                        log_prob[far] = -np.inf
+                        log_prob[np.flatnonzero(far), nearest] = 0.0
                 yield slice(rows.start + part.start, rows.start + part.stop), log_prob
             del chunk
 
     def _labels(self, data: ArrayRows):
         labels = np.empty(data.n_samples, dtype=np.intp)
-        for rows, log_prob in self._weighted_log_prob_chunks(data):
+        for rows, log_prob in self._weighted_log_prob_chunks(data, resolve_far_rows=True):
             labels[rows] = np.argmax(log_prob, axis=1)
         return labels
 
@@ -516,8 +573,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_dask_array(X):
             return self._map_dask("predict_proba", X)
         data = self._checked_input(X)
-        resp = np.empty((data.n_samples, self.n_components), dtype=data.dtype)
-        for rows, log_prob in self._weighted_log_prob_chunks(data):
+        resp = np.empty((data.n_samples, self.weights_.shape[0]), dtype=data.dtype)
+        for rows, log_prob in self._weighted_log_prob_chunks(data, resolve_far_rows=True):
             resp[rows] = np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
         return resp
 
@@ -574,24 +631,30 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             The component each sample was drawn from.
         """
-        check_is_fitted(self)
+        mixture = _validation.fitted_mixture(self)
         if n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
                 "least one sample."
             )
+        covariances = np.asarray(self.covariances_, dtype=np.float64)
+        expected = parameter_shape(mixture.covariance_type, mixture.n_components,
+                                   mixture.n_features)
+        if covariances.shape != expected:
+            raise ValueError(f"The fitted covariances_ has shape {covariances.shape}; the "
+                             f"model needs {expected}.")
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        n_features = self.means_.shape[1]
+        counts = rng.multinomial(n_samples, mixture.weights)
         parts = []
-        for k, (mean, count) in enumerate(zip(self.means_, counts, strict=True)):
-            if self.covariance_type in ("full", "tied"):
-                cov = self.covariances_[k] if self.covariance_type == "full" else self.covariances_
+        for k, (mean, count) in enumerate(zip(mixture.means, counts, strict=True)):
+            if mixture.covariance_type in ("full", "tied"):
+                cov = covariances[k] if mixture.covariance_type == "full" else covariances
                 parts.append(rng.multivariate_normal(mean, cov, int(count)))
             else:
-                scale = np.sqrt(self.covariances_[k])
-                parts.append(mean + rng.standard_normal(size=(count, n_features)) * scale)
-        labels = np.repeat(np.arange(self.n_components), counts)
+                scale = np.sqrt(covariances[k])
+                parts.append(mean + rng.standard_normal(size=(count, mixture.n_features))
+                             * scale)
+        labels = np.repeat(np.arange(mixture.n_components), counts)
         return np.vstack(parts), labels
 
     # --- model selection --------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from .._data import working_dtype
 from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
 from .._stats import SufficientStats
+from ._boundary import call_kernel
 
 TASK_ROWS = 1024  # rows per task (a whole number of either family's row blocks): fixed, so results
 # never depend on the thread count
@@ -94,6 +95,11 @@ class CompiledBackend:
         for start in range(0, n_samples, rows_per_call):
             yield slice(start, min(start + rows_per_call, n_samples))
 
+    def _call(self, kernel: str, sizes: dict | None = None, **arguments):
+        """Every kernel call goes through the checked entry (:mod:`._boundary`)."""
+        module = getattr(self, kernel.split(".")[0])
+        return call_kernel(module, kernel, arguments, self.threads, self.max_threads, sizes)
+
     def accumulate(self, X, sample_weight, mixture: Mixture, stats: SufficientStats) -> None:
         """One fused E-step over X: add its log-likelihood and shifted sums to stats."""
         X = _read_only(X)
@@ -119,17 +125,15 @@ class CompiledBackend:
             prec_chol = diagonal_precisions_cholesky(mixture)
             bytes_per_task = 8 * n_components * (2 * n_features + 1)
         for rows in self._calls(X.shape[0], bytes_per_task):
+            common = dict(X=X[rows], sample_weight=_rows_of(weights, rows),
+                          means=mixture.means, prec_chol=prec_chol, log_norm=log_norm,
+                          task_rows=TASK_ROWS, out_loglik=loglik,
+                          out_resp_sum=stats.resp_sum, out_first=stats.first)
             if scatter:
-                self.full.accumulate(
-                    X[rows], _rows_of(weights, rows), mixture.means, prec_chol, log_norm,
-                    per_component, scatter_shift, TASK_ROWS,
-                    loglik, stats.resp_sum, stats.first, second,
-                )
+                self._call("full.accumulate", {"S": n_scatter}, per_component=per_component,
+                           scatter_shift=scatter_shift, out_second=second, **common)
             else:
-                self.diag.accumulate(
-                    X[rows], _rows_of(weights, rows), mixture.means, prec_chol, log_norm,
-                    TASK_ROWS, loglik, stats.resp_sum, stats.first, stats.second,
-                )
+                self._call("diag.accumulate", out_second=stats.second, **common)
         if scatter:
             # Diagonal tiles also sum a few entries below the diagonal: keep the upper triangle.
             stats.second[...] = np.triu(stats.second)
@@ -142,23 +146,21 @@ class CompiledBackend:
         if out is None:
             out = np.empty((X.shape[0], mixture.n_components))
         if mixture.covariance_type in ("full", "tied"):
-            self.full.weighted_log_prob(
-                X, mixture.means, _upper_factors(mixture, X), mixture.log_norm(), out
-            )
+            self._call("full.weighted_log_prob", X=X, means=mixture.means,
+                       prec_chol=_upper_factors(mixture, X), log_norm=mixture.log_norm(),
+                       out=out)
         else:
-            self.diag.weighted_log_prob(
-                X, mixture.means, diagonal_precisions_cholesky(mixture), mixture.log_norm(),
-                out,
-            )
+            self._call("diag.weighted_log_prob", X=X, means=mixture.means,
+                       prec_chol=diagonal_precisions_cholesky(mixture),
+                       log_norm=mixture.log_norm(), out=out)
         return out
 
     # --- k-means primitives ---------------------------------------------------
 
     def update_closest(self, X, center, closest) -> None:
         """closest ← min(closest, ‖x − center‖²), row by row."""
-        X = _read_only(X)
         center = np.ascontiguousarray(center, dtype=np.float64).reshape(1, -1)
-        self.kmeans.update_closest(X, center, closest)
+        self._call("kmeans.update_closest", X=_read_only(X), center=center, closest=closest)
 
     def candidate_potentials(self, X, sample_weight, closest, candidates) -> np.ndarray:
         """Σ_n w_n min(closest_n, ‖x_n − c‖²) for each candidate centre c."""
@@ -167,10 +169,9 @@ class CompiledBackend:
         candidates = np.ascontiguousarray(candidates, dtype=np.float64)
         potentials = np.zeros(candidates.shape[0])
         for rows in self._calls(X.shape[0], 8 * candidates.shape[0]):
-            self.kmeans.candidate_potentials(
-                X[rows], _rows_of(weights, rows), closest[rows], candidates, TASK_ROWS,
-                potentials,
-            )
+            self._call("kmeans.candidate_potentials", X=X[rows],
+                       sample_weight=_rows_of(weights, rows), closest=closest[rows],
+                       candidates=candidates, task_rows=TASK_ROWS, out=potentials)
         return potentials
 
     def lloyd_step(self, X, sample_weight, centers):
@@ -182,14 +183,15 @@ class CompiledBackend:
         counts = np.zeros(centers.shape[0])
         inertia = np.zeros(1)
         for rows in self._calls(X.shape[0], 8 * centers.shape[0] * (centers.shape[1] + 1)):
-            self.kmeans.lloyd_step(
-                X[rows], _rows_of(weights, rows), centers, TASK_ROWS, sums, counts, inertia
-            )
+            self._call("kmeans.lloyd_step", X=X[rows], sample_weight=_rows_of(weights, rows),
+                       centers=centers, task_rows=TASK_ROWS, out_sums=sums,
+                       out_counts=counts, out_inertia=inertia)
         return sums, counts, float(inertia[0])
 
     def assign_labels(self, X, centers) -> np.ndarray:
         """The index of the nearest centre for every row."""
         X = _read_only(X)
         labels = np.empty(X.shape[0], dtype=np.intp)
-        self.kmeans.assign_labels(X, np.ascontiguousarray(centers, dtype=np.float64), labels)
+        self._call("kmeans.assign_labels", X=X,
+                   centers=np.ascontiguousarray(centers, dtype=np.float64), labels=labels)
         return labels

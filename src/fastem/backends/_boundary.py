@@ -1,0 +1,210 @@
+"""The checked entry into the compiled kernels: nothing reaches them unchecked.
+
+The Numba and Cython kernels read memory by the shapes they are handed and
+run without bounds checks, so a shape that is wrong by one would be an
+out-of-bounds read, not an error. :func:`call_kernel` is the only way the
+compiled backends call a kernel: it checks every argument against the
+kernel's signature in :data:`SIGNATURES` and only then calls it.
+
+A signature names each argument's shape in symbols (``n`` rows, ``D``
+features, ``K`` components, ``C`` centres, ``S`` scatter matrices, ``W`` row
+weights) and its dtype (``rows``: the rows' own float32 or float64; or a
+fixed dtype). Every occurrence of a symbol must have the same size, so the
+means, the precision factors, the log-normalisers, the rows and the outputs
+agree with each other in K and D. Arrays must be C-contiguous in native byte
+order; outputs writable; parameters finite. The check costs O(K·D²) per call
+(the factors' finiteness), nothing per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._threads import thread_cap
+
+FLOAT_ROWS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One kernel argument: its shape in symbols, dtype and what is checked of its values.
+
+    ``dtype`` is ``"rows"`` (the dtype of X: float32 or float64), ``"int"``
+    (a Python integer, ``shape`` giving its least value), ``"bool"``, or a
+    NumPy dtype name. ``values`` is ``"finite"``, ``"log"`` (finite or −inf:
+    the log of a weight that may be 0) or None (not read, or an output).
+    """
+
+    shape: tuple = ()
+    dtype: str = "float64"
+    output: bool = False
+    values: str | None = None
+
+
+ROWS = Arg(("n", "D"), "rows")
+WEIGHTS = Arg(("W",))  # (n,) or (0,) for unit weights
+MEANS = Arg(("K", "D"), values="finite")
+LOG_NORM = Arg(("K",), values="log")
+TASK_ROWS = Arg((1,), "int")
+LOGLIK = Arg((1,), output=True)
+
+SIGNATURES: dict[str, dict[str, Arg]] = {
+    "full.accumulate": {
+        "X": ROWS, "sample_weight": WEIGHTS, "means": MEANS,
+        "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"), "log_norm": LOG_NORM,
+        "per_component": Arg(dtype="bool"), "scatter_shift": Arg(("D",), values="finite"),
+        "task_rows": TASK_ROWS, "out_loglik": LOGLIK,
+        "out_resp_sum": Arg(("K",), output=True), "out_first": Arg(("K", "D"), output=True),
+        "out_second": Arg(("S", "D", "D"), output=True),
+    },
+    "full.weighted_log_prob": {
+        "X": ROWS, "means": MEANS, "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"),
+        "log_norm": LOG_NORM, "out": Arg(("n", "K"), output=True),
+    },
+    "diag.accumulate": {
+        "X": ROWS, "sample_weight": WEIGHTS, "means": MEANS,
+        "prec_chol": Arg(("K", "D"), values="finite"), "log_norm": LOG_NORM,
+        "task_rows": TASK_ROWS, "out_loglik": LOGLIK,
+        "out_resp_sum": Arg(("K",), output=True), "out_first": Arg(("K", "D"), output=True),
+        "out_second": Arg(("K", "D"), output=True),
+    },
+    "diag.weighted_log_prob": {
+        "X": ROWS, "means": MEANS, "prec_chol": Arg(("K", "D"), values="finite"),
+        "log_norm": LOG_NORM, "out": Arg(("n", "K"), output=True),
+    },
+    "kmeans.update_closest": {
+        "X": ROWS, "center": Arg((1, "D"), values="finite"),
+        "closest": Arg(("n",), output=True),
+    },
+    "kmeans.candidate_potentials": {
+        "X": ROWS, "sample_weight": WEIGHTS, "closest": Arg(("n",)),
+        "candidates": Arg(("C", "D"), values="finite"), "task_rows": TASK_ROWS,
+        "out": Arg(("C",), output=True),
+    },
+    "kmeans.lloyd_step": {
+        "X": ROWS, "sample_weight": WEIGHTS, "centers": Arg(("C", "D"), values="finite"),
+        "task_rows": TASK_ROWS, "out_sums": Arg(("C", "D"), output=True),
+        "out_counts": Arg(("C",), output=True), "out_inertia": LOGLIK,
+    },
+    "kmeans.assign_labels": {
+        "X": ROWS, "centers": Arg(("C", "D"), values="finite"),
+        "labels": Arg(("n",), "intp", output=True),
+    },
+}
+
+
+def _fail(kernel: str, message: str):
+    raise ValueError(f"{kernel}: {message}")
+
+
+def _check_scalar(kernel: str, name: str, spec: Arg, value) -> None:
+    if spec.dtype == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            _fail(kernel, f"{name} must be a bool, got {value!r}")
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < spec.shape[0]:
+        _fail(kernel, f"{name} must be an int >= {spec.shape[0]}, got {value!r}")
+
+
+def _check_dtype(kernel: str, name: str, spec: Arg, array: np.ndarray, rows_dtype) -> None:
+    expected = rows_dtype if spec.dtype == "rows" else np.dtype(spec.dtype)
+    if array.dtype != expected:
+        order = "" if array.dtype.isnative else " (non-native byte order)"
+        _fail(kernel, f"{name} has dtype {array.dtype}{order}, expected {expected}")
+    if not array.flags.c_contiguous:
+        _fail(kernel, f"{name} must be C-contiguous")
+    if spec.output and not array.flags.writeable:
+        _fail(kernel, f"{name} is an output and must be writable")
+
+
+def _check_values(kernel: str, name: str, spec: Arg, array: np.ndarray) -> None:
+    if spec.values == "finite" and not np.all(np.isfinite(array)):
+        _fail(kernel, f"{name} contains NaN or infinity")
+    if spec.values == "log" and (np.any(np.isnan(array)) or np.any(array == np.inf)):
+        _fail(kernel, f"{name} contains NaN or +infinity")
+
+
+def _bind_shape(kernel: str, name: str, spec: Arg, shape: tuple, sizes: dict) -> None:
+    if len(shape) != len(spec.shape):
+        _fail(kernel, f"{name} has shape {shape}, expected {len(spec.shape)} dimensions "
+                      f"({', '.join(map(str, spec.shape))})")
+    for axis, (symbol, size) in enumerate(zip(spec.shape, shape, strict=True)):
+        if isinstance(symbol, int):
+            expected = symbol
+        elif symbol == "W":  # row weights: one per row, or none at all
+            if size not in (0, sizes["n"]):
+                _fail(kernel, f"{name} has {size} entries for {sizes['n']} rows")
+            continue
+        else:
+            expected = sizes.setdefault(symbol, size)
+        if size != expected:
+            _fail(kernel, f"{name} has shape {shape}: axis {axis} is {size} where {symbol} = "
+                          f"{expected} (from the arguments before it)")
+
+
+def check_call(kernel: str, arguments: dict, sizes: dict | None = None) -> dict:
+    """Check ``arguments`` against the signature of ``kernel``; return the sizes bound.
+
+    Parameters
+    ----------
+    kernel : str
+        A key of :data:`SIGNATURES`, e.g. ``'full.accumulate'``.
+    arguments : dict
+        Every argument of the kernel by name.
+    sizes : dict, optional
+        Symbols bound in advance (``S``: K for full scatter, 1 for tied).
+
+    Raises
+    ------
+    ValueError
+        Naming the kernel, the argument and what disagrees.
+    """
+    signature = SIGNATURES[kernel]
+    if set(arguments) != set(signature):
+        _fail(kernel, f"arguments {sorted(arguments)} differ from {sorted(signature)}")
+    sizes = dict(sizes or {})
+    X = arguments["X"]
+    if not isinstance(X, np.ndarray) or X.dtype not in FLOAT_ROWS or not X.dtype.isnative:
+        _fail(kernel, f"X must be a float32 or float64 ndarray in native byte order, "
+                      f"got {getattr(X, 'dtype', type(X).__name__)}")
+    for name, spec in signature.items():
+        value = arguments[name]
+        if spec.dtype in ("int", "bool"):
+            _check_scalar(kernel, name, spec, value)
+            continue
+        if not isinstance(value, np.ndarray):
+            _fail(kernel, f"{name} must be an ndarray, got {type(value).__name__}")
+        _check_dtype(kernel, name, spec, value, X.dtype)
+        _bind_shape(kernel, name, spec, value.shape, sizes)
+        _check_values(kernel, name, spec, value)
+    if sizes.get("D", 1) < 1:
+        _fail(kernel, "X has no features")
+    if "per_component" in arguments:
+        expected = sizes["K"] if arguments["per_component"] else 1
+        if sizes["S"] != expected:
+            _fail(kernel, f"out_second holds {sizes['S']} scatter matrices, expected {expected}")
+    return sizes
+
+
+def call_kernel(module, kernel: str, arguments: dict, threads, max_threads: int,
+                sizes: dict | None = None):
+    """Check the arguments, then call ``module.<function>`` on at most :func:`thread_cap` threads.
+
+    The arguments are passed in the order of the kernel's signature. A thread
+    count above the cap (an ``OMP_NUM_THREADS`` larger than the machine, say)
+    is lowered to the cap for this call and put back after it.
+    """
+    check_call(kernel, arguments, sizes)
+    function = getattr(module, kernel.split(".")[1])
+    ordered = [arguments[name] for name in SIGNATURES[kernel]]
+    previous = threads.get_num_threads()
+    cap = thread_cap(max_threads)
+    if previous <= cap:
+        return function(*ordered)
+    threads.set_num_threads(cap)
+    try:
+        return function(*ordered)
+    finally:
+        threads.set_num_threads(previous)
