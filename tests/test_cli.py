@@ -41,6 +41,13 @@ def files(tmp_path_factory):
     (folder / "ragged.csv").write_text("1,2\n3,4,5\n")
     (folder / "empty.csv").write_text("")
     (folder / "notes.dat").write_text("1 2\n")
+    (folder / "hex.csv").write_text("0x10,2\n1,2\n3,4\n")
+    (folder / "nul.csv").write_bytes(b"\0" * 100_000)
+    (folder / "bom.csv").write_text("1.5,2\n1,2\n3,4\n", encoding="utf-8-sig")
+    (folder / "semicolon.csv").write_text("x;y\n1.5;2\n1;2\n3;4\n")
+    np.save(folder / "big-endian.npy", X.astype(">f8"))
+    np.savez(folder / "tampered.npz", format=np.array("fastem.GaussianMixture"),
+             params=np.array("[1, 2]"))
     return folder, X, weights
 
 
@@ -262,6 +269,12 @@ def test_verbose_logs_to_stderr(files):
         (["score", "{f}/model.npz", "{f}/letters.csv"], "not numeric"),
         (["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "0,7"],
          "feature 7 does not exist"),
+        (["fit", "{f}/hex.csv", "-k", "1", "-o", "{f}/m.npz"], "line 1 mixes numbers and text"),
+        (["fit", "{f}/nul.csv", "-k", "1", "-o", "{f}/m.npz"], "not a text file"),
+        (["fit", "{f}/data.npy", "-k", "1", "-o", "{f}"], "is a directory"),
+        (["fit", "{f}/data.npy", "-k", "1", "-o", "{f}/nope/m.npz"], "does not exist"),
+        (["select", "{f}/data.npy", "-k", "1..1000000000000"], "at most 1000"),
+        (["predict", "{f}/tampered.npz", "{f}/data.npy"], "tampered.npz: missing"),
         (["fit"], "required"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -274,6 +287,15 @@ def test_user_mistakes_are_one_line_and_exit_2(files, model_path, args, message)
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert message in lines[0]
     assert lines[0].startswith("fastem")
+
+
+@pytest.mark.parametrize("name, rows", [("bom.csv", 3), ("semicolon.csv", 3),
+                                        ("big-endian.npy", 3000)])
+def test_byte_order_marks_semicolons_and_big_endian_files_are_read(files, name, rows):
+    folder, _, _ = files
+    result = _run("fit", str(folder / name), "-k", "1", "-o", str(folder / f"{name}.npz"))
+    assert result.returncode == 0, result.stderr
+    assert f"mixture of {rows:,} rows x " in result.stdout
 
 
 def test_features_must_match_the_model(files, model_path, tmp_path):

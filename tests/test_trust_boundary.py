@@ -5,6 +5,7 @@ whose old behaviour crashed the interpreter run in a subprocess, so that a
 regression fails the test instead of killing the suite.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -29,10 +30,10 @@ def X():
     return np.concatenate([rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) + 6.0])
 
 
-def run_isolated(code: str, timeout: int = 300) -> str:
+def run_isolated(code: str, timeout: int = 300, env: dict | None = None) -> str:
     """Run ``code`` in a fresh interpreter; fail (with its output) unless it exits 0."""
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=timeout)
+                            text=True, timeout=timeout, env={**os.environ, **(env or {})})
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -381,3 +382,48 @@ def test_out_of_core_non_finite_message_counts_the_whole_file(tmp_path):
     with sklearn.config_context(working_memory=0.1):  # many chunks
         with pytest.raises(ValueError, match=r"4 NaN value\(s\); the first is nan at row 10"):
             GaussianMixture(2).fit(np.load(tmp_path / "X.npy", mmap_mode="r"))
+
+
+# --- scikit-learn 1.9's float32 behaviour and array API dispatch ------------------------------
+
+
+def test_float32_weights_init_normalised_in_float32_is_accepted(X):
+    rng = np.random.default_rng(0)
+    while True:  # weights whose float32 rounding leaves the sum 1e-8 .. 1e-6 away from 1
+        weights = rng.dirichlet(np.ones(5)).astype(np.float32)
+        weights /= weights.sum()
+        if 1e-8 < abs(weights.astype(np.float64).sum() - 1.0) < 1e-6:
+            break
+    GaussianMixture(5, weights_init=weights, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="should be normalized"):
+        GaussianMixture(5, weights_init=weights.astype(np.float64), random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_data_gives_float32_attributes(X, covariance_type):
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0)
+    for fit in (model.fit, model.partial_fit):
+        fit(X.astype(np.float32))
+        for name in ("weights_", "means_", "covariances_", "precisions_",
+                     "precisions_cholesky_"):
+            assert getattr(model, name).dtype == np.float32, name
+    model.fit(X)
+    assert model.means_.dtype == np.float64
+
+
+def test_array_api_dispatch_with_a_foreign_array_says_what_to_do():
+    pytest.importorskip("array_api_strict")
+    run_isolated("""
+        import os
+        import numpy as np, pytest, sklearn
+        import array_api_strict as xp
+        from fastem import GaussianMixture
+        X = np.random.default_rng(0).normal(size=(200, 2))
+        with sklearn.config_context(array_api_dispatch=True):
+            with pytest.raises(ValueError, match="computes with NumPy .*np.asarray"):
+                GaussianMixture(2).fit(xp.asarray(X))
+            model = GaussianMixture(2, random_state=0).fit(X)  # NumPy arrays work as ever
+            with pytest.raises(ValueError, match="computes with NumPy"):
+                model.predict(xp.asarray(X))
+            assert model.predict_proba(X).shape == (200, 2)
+    """, env={"SCIPY_ARRAY_API": "1"})

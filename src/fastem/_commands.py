@@ -60,6 +60,17 @@ def _estimator(args: argparse.Namespace, n_components: int):
                            backend=args.backend, n_jobs=args.threads)
 
 
+def check_output_path(path: str | None) -> None:
+    """Refuse, before any work, an output path that cannot be written as a file."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise CommandError(f"-o {path}: is a directory; name a file inside it")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CommandError(f"-o {path}: the folder {parent} does not exist")
+
+
 def _fit_timed(model, X, weights, show_progress: bool):
     """Fit; return the seconds taken and whether a ConvergenceWarning was raised."""
     with warnings.catch_warnings(record=True) as caught, progress_bar(show_progress):
@@ -125,6 +136,7 @@ def _model_and_data(args: argparse.Namespace):
 
 
 def fit(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     X, weights = _load_data(args.data, args.dtype, args.weights)
     model = _estimator(args, args.components)
     seconds = _fit_timed(model, X, weights, _show_progress(args))
@@ -135,6 +147,7 @@ def fit(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     model, X = _model_and_data(args)
     result = model.predict_proba(X) if args.proba else model.predict(X)
     if args.output:
@@ -156,6 +169,7 @@ def score(args: argparse.Namespace) -> int:
 
 
 def select(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     X, weights = _load_data(args.data, args.dtype, args.weights)
     if max(args.components) > X.shape[0]:
         raise CommandError(f"K = {max(args.components)} is more than the {X.shape[0]} rows "
@@ -188,6 +202,7 @@ def select(args: argparse.Namespace) -> int:
 
 
 def plot(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     from ._plot import plot_mixture
 
     model, X = _model_and_data(args)

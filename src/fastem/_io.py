@@ -45,24 +45,50 @@ def _is_number(text: str) -> bool:
     return True
 
 
+DELIMITERS = ("\t", ";", ",")
+SNIFF_BYTES = 1 << 16  # the first line is looked for in this many bytes
+
+
 def _delimiter(path: str, first_line: str) -> str:
-    if path.lower().endswith(".tsv") or "\t" in first_line:
+    """Tab for .tsv; otherwise the first of tab, semicolon, comma in the first line."""
+    if path.lower().endswith(".tsv"):
         return "\t"
-    return ","
+    return next((d for d in DELIMITERS if d in first_line), ",")
+
+
+def _first_line(path: str) -> str:
+    """The first line of a text file, read within SNIFF_BYTES (a binary file is refused)."""
+    with open(path, "rb") as file:
+        head = file.read(SNIFF_BYTES)
+    if b"\0" in head:
+        raise DataFileError(f"{path}: not a text file (it holds NUL bytes)")
+    line, newline, _ = head.partition(b"\n")
+    if not newline and len(head) == SNIFF_BYTES:
+        raise DataFileError(f"{path}: no line break in the first {SNIFF_BYTES} bytes; not a "
+                            "table of text lines")
+    try:
+        return line.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise DataFileError(f"{path}: not UTF-8 text ({error.reason} at byte "
+                            f"{error.start})") from None
 
 
 def _read_text(path: str) -> Table:
-    with open(path, encoding="utf-8") as file:
-        first_line = file.readline().rstrip("\r\n")
+    first_line = _first_line(path)
     if not first_line.strip():
         raise DataFileError(f"{path}: the file is empty")
     delimiter = _delimiter(path, first_line)
     fields = [field.strip().strip('"') for field in first_line.split(delimiter)]
-    header = not all(_is_number(field) for field in fields if field)
+    numeric = [_is_number(field) for field in fields if field]
+    header = not any(numeric)
+    if not header and not all(numeric):
+        field = next(f for f in fields if f and not _is_number(f))
+        raise DataFileError(f"{path}: line 1 mixes numbers and text ({field!r}); a header "
+                            "line holds names only, a data line numbers only")
     columns = fields if header else None
     try:
         X = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2,
-                       dtype=np.float64, encoding="utf-8")
+                       dtype=np.float64, encoding="utf-8-sig")
     except ValueError as error:
         raise DataFileError(f"{path}: {_explain_loadtxt(str(error), columns, header)}") from None
     if X.shape[0] == 0:

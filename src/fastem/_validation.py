@@ -291,8 +291,9 @@ def numpy_input(X):
             and get_config().get("array_api_dispatch", False)
             and type(X).__module__.split(".")[0] not in ("numpy", "dask")):
         raise ValueError(
-            f"fastem computes with NumPy on the CPU and got a {type(X).__module__}."
-            f"{type(X).__name__} with scikit-learn's array_api_dispatch=True. Pass a NumPy "
+            f"fastem computes with NumPy on the CPU and got an array of type "
+            f"{type(X).__module__}.{type(X).__name__} with scikit-learn's "
+            "array_api_dispatch=True. Pass a NumPy "
             "array (np.asarray(X), or np.from_dlpack(X) for an array on the CPU); the "
             "results are NumPy arrays."
         )

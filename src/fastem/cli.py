@@ -27,11 +27,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+MAX_COMPONENT_COUNTS = 1000  # values of K that one `select` may try
+
+
 def _components_range(text: str) -> list[int]:
     """'1..20', '2,4,8' or '5' as a list of component counts."""
     try:
         if ".." in text:
             first, last = (int(part) for part in text.split(".."))
+            if last - first >= MAX_COMPONENT_COUNTS:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} asks for {last - first + 1:,} component counts; at most "
+                    f"{MAX_COMPONENT_COUNTS} in one run")
             values = list(range(first, last + 1))
         else:
             values = [int(part) for part in text.split(",")]
