@@ -81,7 +81,12 @@ class OptionalBuildExt(build_ext):
         else:
             _warn("fastem: building the Cython kernels without OpenMP; they will run on "
                   "one thread (Numba's kernels are unaffected).")
+        if DEBUG:  # AddressSanitizer: reads through raw pointers are checked too
+            compile_flags += SANITIZER_FLAGS
+            link_flags += SANITIZER_FLAGS
         for extension in self.extensions:
+            if DEBUG:
+                extension.define_macros.append(("FASTEM_DEBUG_BUILD", "1"))
             extension.extra_compile_args = compile_flags + extension.extra_compile_args
             extension.extra_link_args = link_flags + extension.extra_link_args
         super().build_extensions()
@@ -101,6 +106,28 @@ class OptionalBuildExt(build_ext):
                   "backend will be unavailable and fastem runs on Numba.")
 
 
+# FASTEM_BUILD_DEBUG=1: every memoryview access bounds-checked and index-checked, for the
+# CI run that would catch an out-of-bounds read (slow; never for use).
+DEBUG = os.environ.get("FASTEM_BUILD_DEBUG", "0") not in ("", "0")
+
+
+# Run a sanitized build with LD_PRELOAD=$(gcc -print-file-name=libasan.so) and
+# ASAN_OPTIONS=detect_leaks=0 (Python itself is not instrumented).
+SANITIZER_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
+
+
+def compiler_directives():
+    """The kernels' directives: no bounds checks, unless FASTEM_BUILD_DEBUG is set.
+
+    A checked access that fails inside a ``noexcept nogil`` helper cannot
+    raise; Cython reports it as an unraisable exception (which pytest turns
+    into an error) and the access is not made.
+    """
+    checks = DEBUG
+    return {"language_level": 3, "boundscheck": checks, "wraparound": checks,
+            "initializedcheck": checks, "cdivision": True}
+
+
 def cython_extensions():
     """The kernels as cythonized extensions, or none (with a warning) without Cython/NumPy."""
     try:
@@ -116,7 +143,9 @@ def cython_extensions():
         for name in CYTHON_MODULES
     ]
     try:
-        return cythonize(extensions, compiler_directives={"language_level": 3}, quiet=True)
+        # A debug build's C files go to their own folder, never mixed with the release ones.
+        return cythonize(extensions, compiler_directives=compiler_directives(), quiet=True,
+                         build_dir="build/cython-debug" if DEBUG else None)
     except Exception as error:
         _warn(f"fastem: could not cythonize the kernels ({error}).")
         return []

@@ -209,7 +209,6 @@ def test_float32_models_keep_their_dtype_through_a_file(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(data), model.predict_proba(data))
 
 
-@pytest.mark.slow
 def test_fuzzed_model_files_never_crash_and_never_overallocate(tmp_path):
     """At least 200 mutated files, each loaded and used in a subprocess that may crash."""
     from .model_fuzz import make_corpus

@@ -6,6 +6,7 @@ regression fails the test instead of killing the suite.
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -427,3 +428,39 @@ def test_array_api_dispatch_with_a_foreign_array_says_what_to_do():
                 model.predict(xp.asarray(X))
             assert model.predict_proba(X).shape == (200, 2)
     """, env={"SCIPY_ARRAY_API": "1"})
+
+
+# --- the checked build (CI's bounds-checked job) would catch what slips past the boundary ------
+
+
+def _checked_build(backend: str) -> bool:
+    if backend == "numba":
+        return os.environ.get("NUMBA_BOUNDSCHECK") == "1"
+    from fastem._cython import _openmp
+
+    return _openmp.checked_build()
+
+
+def test_an_unchecked_call_into_a_checked_build_is_caught(compiled_backend):
+    """Bypass the boundary on purpose: the checked build must stop the out-of-bounds read.
+
+    Runs in CI's bounds-checked job (Numba with NUMBA_BOUNDSCHECK=1, Cython built with
+    FASTEM_BUILD_DEBUG=1 and run under AddressSanitizer); elsewhere such a read is undefined.
+    """
+    if not _checked_build(compiled_backend):
+        pytest.skip("kernels built without bounds checks (CI's checked job runs this)")
+    # Numba's kernel takes D from the means, Cython's from X: each is handed a D too large
+    # for the other arrays.
+    package, x_features, features = (("fastem._kernels", 3, 7) if compiled_backend == "numba"
+                                     else ("fastem._cython", 7, 3))
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import numpy as np
+        from {package} import full
+        X = np.zeros((4096, {x_features}))
+        full.weighted_log_prob(X, np.zeros((2, {features})), np.ones((2, {features}, {features})),
+                               np.zeros(2), np.empty((4096, 2)))
+        print("read out of bounds unnoticed")
+    """)], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 or "unnoticed" not in result.stdout
+    assert re.search("IndexError|index is out of bounds|exception set|AddressSanitizer",
+                     result.stdout + result.stderr), result.stderr[-2000:]

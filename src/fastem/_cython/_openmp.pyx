@@ -57,3 +57,17 @@ def set_num_threads(int n_threads):
 def get_max_threads():
     """OpenMP's default thread count here (OMP_NUM_THREADS, else the cores); 1 if serial."""
     return fastem_omp_max_threads()
+
+
+cdef extern from *:
+    """
+    #ifndef FASTEM_DEBUG_BUILD
+    #define FASTEM_DEBUG_BUILD 0
+    #endif
+    """
+    int FASTEM_DEBUG_BUILD
+
+
+def checked_build():
+    """Whether the kernels were built with FASTEM_BUILD_DEBUG=1 (bounds checks, AddressSanitizer)."""
+    return bool(FASTEM_DEBUG_BUILD)

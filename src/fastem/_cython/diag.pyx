@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False
+# cython: language_level=3
+# (boundscheck, wraparound, initializedcheck and cdivision are set in setup.py)
 """Diagonal and spherical covariance kernels (spherical = diag with a repeated precision).
 
 The port of :mod:`fastem._kernels.diag`. Per block of rows and component k,

@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False
+# cython: language_level=3
+# (boundscheck, wraparound, initializedcheck and cdivision are set in setup.py)
 """Full and tied covariance kernels: one fused E-step + sufficient-statistics pass.
 
 The port of :mod:`fastem._kernels.full`. Per block of rows and component k:

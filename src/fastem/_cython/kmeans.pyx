@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False
+# cython: language_level=3
+# (boundscheck, wraparound, initializedcheck and cdivision are set in setup.py)
 """k-means kernels for the initialisation (the port of :mod:`fastem._kernels.kmeans`).
 
 Distances are taken on differences, ‖x − c‖² = Σ_d (x_d − c_d)², never by the
