@@ -464,3 +464,15 @@ def test_an_unchecked_call_into_a_checked_build_is_caught(compiled_backend):
     assert result.returncode != 0 or "unnoticed" not in result.stdout
     assert re.search("IndexError|index is out of bounds|exception set|AddressSanitizer",
                      result.stdout + result.stderr), result.stderr[-2000:]
+
+
+def test_a_dask_fit_without_iterations_still_finds_nan_outside_the_sample():
+    da = pytest.importorskip("dask.array")
+    import dask
+    import sklearn
+
+    X = np.random.default_rng(6).normal(size=(40_000, 2))
+    X[39_999, 1] = np.nan  # far from the few rows the initialisation samples
+    with dask.config.set(scheduler="synchronous"), sklearn.config_context(working_memory=0.05):
+        with pytest.raises(ValueError, match="1 NaN"):
+            GaussianMixture(2, max_iter=0, random_state=0).fit(da.from_array(X, chunks=5000))

@@ -147,7 +147,7 @@ class DaskRows:
                                   if part)
             raise ValueError(f"Input X contains {counts} value(s). Remove or impute them "
                              "before fitting.")
-        _validation.check_spread(low, high, self.n_samples, self.dtype)
+        _validation.check_column_spans(low, high, self.n_samples, self.dtype)
         self.checked = True
 
     def ensure_checked(self) -> None:

@@ -149,8 +149,7 @@ class ArrayRows:
         """
         self.weight_scale = 1.0
         largest = 0.0
-        low = np.full(self.n_features, np.inf)
-        high = np.full(self.n_features, -np.inf)
+        low, high = np.inf, -np.inf
         first_error = None
         n_nan = n_inf = 0
         for rows, chunk, weights in self.chunks():
@@ -161,8 +160,7 @@ class ArrayRows:
                 n_nan += error.n_nan
                 n_inf += error.n_inf
             else:
-                np.minimum(low, chunk_low, out=low)
-                np.maximum(high, chunk_high, out=high)
+                low, high = min(low, chunk_low), max(high, chunk_high)
             if weights is not None:
                 largest = max(largest, _validation.check_weight_values(weights))
             del chunk, weights
@@ -175,7 +173,7 @@ class ArrayRows:
                                  "weight.")
             self.weight_scale = largest
         if spread:
-            _validation.check_spread(low, high, self.n_samples, self.dtype)
+            _validation.check_spread(self.X, low, high, self.dtype)
 
     def ensure_checked(self) -> None:
         """Nothing to do: rows in memory or on disk are checked before the fit starts."""

@@ -132,7 +132,7 @@ def check_out_of_core_array(X, min_samples: int = 2) -> None:
 FINITE_CHECK_ROWS = 1 << 16  # rows per chunk: the check never holds an N×D mask
 
 
-def check_finite(X, name: str = "X", row_offset: int = 0):
+def check_finite(X, name: str = "X", row_offset: int = 0) -> tuple[float, float]:
     """Raise if X holds NaN or ±inf, saying how many and where the first one is.
 
     Scans X in row chunks, so its memory is a few MiB whatever the size of X.
@@ -140,19 +140,17 @@ def check_finite(X, name: str = "X", row_offset: int = 0):
 
     Returns
     -------
-    low, high : ndarray of shape (n_features,)
-        Each column's smallest and largest value (see :func:`check_spread`).
+    low, high : float
+        The smallest and the largest value of X (for :func:`check_spread`).
     """
     n_nan = n_inf = 0
     first = None
-    low = np.full(X.shape[1], np.inf)
-    high = np.full(X.shape[1], -np.inf)
+    low, high = np.inf, -np.inf
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
         chunk = X[start:start + FINITE_CHECK_ROWS]
-        chunk_low, chunk_high = chunk.min(axis=0), chunk.max(axis=0)  # NaN and ±inf show here
-        if np.all(np.isfinite(chunk_low)) and np.all(np.isfinite(chunk_high)):
-            np.minimum(low, chunk_low, out=low)
-            np.maximum(high, chunk_high, out=high)
+        chunk_low, chunk_high = chunk.min(), chunk.max()  # NaN and ±inf show here
+        if np.isfinite(chunk_low) and np.isfinite(chunk_high):
+            low, high = min(low, float(chunk_low)), max(high, float(chunk_high))
             continue
         nan_mask = np.isnan(chunk)
         inf_mask = np.isinf(chunk)
@@ -202,12 +200,27 @@ def largest_span(n_samples: int, n_features: int, dtype) -> float:
     return limit
 
 
-def check_spread(low, high, n_samples: int, dtype, name: str = "X") -> None:
-    """Raise if some column of X spans so wide a range that EM's sums of squares overflow."""
-    spans = 2.0 * (high / 2.0 - low / 2.0)  # halves first: no overflow for spans near the max
-    column = int(np.argmax(spans)) if spans.size else 0
+def _span(low, high):
+    return 2.0 * (np.asarray(high) / 2.0 - np.asarray(low) / 2.0)  # halves: no overflow
+
+
+def column_ranges(X) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's smallest and largest value, read in row chunks."""
+    low = np.full(X.shape[1], np.inf)
+    high = np.full(X.shape[1], -np.inf)
+    for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
+        chunk = np.asarray(X[start:start + FINITE_CHECK_ROWS], dtype=np.float64)
+        np.minimum(low, chunk.min(axis=0), out=low)
+        np.maximum(high, chunk.max(axis=0), out=high)
+    return low, high
+
+
+def check_column_spans(low, high, n_samples: int, dtype, name: str = "X") -> None:
+    """Raise if some column spans so wide a range that EM's sums of squares overflow."""
+    spans = _span(low, high)
     limit = largest_span(n_samples, spans.size, dtype)
-    if spans.size and not spans[column] <= limit:
+    column = int(np.argmax(spans))
+    if not spans[column] <= limit:
         raise ValueError(
             f"Column {column} of {name} spans {spans[column]:.3g} (from {low[column]:.3g} to "
             f"{high[column]:.3g}): the sums of squared deviations of {n_samples} rows would "
@@ -215,6 +228,19 @@ def check_spread(low, high, n_samples: int, dtype, name: str = "X") -> None:
             f"{name} by a constant such as 1e{int(np.ceil(np.log10(spans[column] / limit)))} "
             "and fit again."
         )
+
+
+def check_spread(X, low: float, high: float, dtype, name: str = "X") -> None:
+    """Raise if a column of X spans too wide a range for float64 sums (see largest_span).
+
+    ``low`` and ``high`` are X's extremes (from :func:`check_finite`): when
+    their distance fits, every column fits and nothing more is read; only
+    otherwise are the columns' own ranges computed.
+    """
+    n_samples, n_features = X.shape
+    if _span(low, high) <= largest_span(n_samples, n_features, dtype):
+        return
+    check_column_spans(*column_ranges(X), n_samples, dtype, name)
 
 
 def sample_weight_array(sample_weight, n_samples):

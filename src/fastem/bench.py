@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.scaling:
         thread_counts = [int(value) for value in args.scaling.split(",")]
+        if max(thread_counts) > available_cores():  # kernels never run on more threads
+            print(f"note: {available_cores()} cores here; counts above it run on "
+                  f"{available_cores()} threads")
         print(f"fastem time per EM iteration by thread count (median of {repeats}); "
               f"speed-up over {thread_counts[0]} thread(s)")
         print(f"{'case':<12} {'threads':>7} {'s/it':>8} {'speedup':>8}")

@@ -71,7 +71,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Seed of the initialisation (and of :meth:`sample`).
     warm_start : bool, default=False
         If True, each ``fit`` starts from the previous solution (``n_init`` is
-        ignored after the first fit).
+        ignored after the first fit). The previous solution must still fit:
+        if ``n_components``, ``covariance_type`` or the number of features
+        changed since, ``fit`` raises a ValueError naming what changed and
+        keeps the fitted model (set ``warm_start=False`` to fit anew).
     verbose : int, default=0
         1 reports each initialisation and every ``verbose_interval``-th
         iteration; 2 adds timings and the change of the lower bound
@@ -197,6 +200,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self : GaussianMixture
             The fitted mixture.
+
+        Notes
+        -----
+        Every fitted attribute (``n_features_in_`` and ``feature_names_in_``
+        included) is replaced at once when the fit completes; if it fails
+        (bad data, a changed shape under ``warm_start``, Ctrl-C) the estimator
+        keeps exactly the state it had.
         """
         self._fit(X, sample_weight)
         return self
@@ -266,7 +276,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         low, high = _validation.check_finite(X)
         if reset:
-            _validation.check_spread(low, high, X.shape[0], X.dtype)
+            _validation.check_spread(X, low, high, X.dtype)
         return ArrayRows(X, _validation.check_sample_weight(sample_weight, X.shape[0]))
 
     def _fit_em(self, data, init_arrays, backend) -> None:
@@ -351,7 +361,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fitted parameters. ``n_iter_`` counts the batches seen,
         ``lower_bound_`` is the mean log-likelihood of the last batch under
         the parameters it entered with, and ``converged_`` stays False (a
-        stream has no end to converge at).
+        stream has no end to converge at). A batch with another number of
+        features, or a call after ``set_params`` changed ``n_components`` or
+        ``covariance_type``, raises a ValueError and leaves the model as it
+        was; so does any failure during the call.
 
         Parameters
         ----------
@@ -391,7 +404,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         first_batch = not hasattr(self, "n_features_in_")
         X = validate_data(self, _validation.numpy_input(X), reset=first_batch,
                           dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
-        _validation.check_spread(*_validation.check_finite(X), X.shape[0], X.dtype)
+        _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs):
