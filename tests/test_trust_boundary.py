@@ -22,7 +22,7 @@ from fastem import GaussianMixture
 from fastem.backends import get_backend
 from fastem.backends._boundary import SIGNATURES, check_call
 
-from .conftest import COMPILED_BACKENDS, COVARIANCE_TYPES, random_mixture
+from .conftest import COVARIANCE_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_tied_model_predicting_as_diag_is_refused(compiled_backend):
         model = GaussianMixture(5, covariance_type="tied", backend={compiled_backend!r},
                                 random_state=0).fit(X)
         model.set_params(covariance_type="diag")
-        with pytest.raises(ValueError, match="fitted with covariance_type='tied'"):
+        with pytest.raises(ValueError, match="fitted with 'tied' covariances, but covariance_type is now 'diag'"):
             model.predict(X)
     """)
 

@@ -18,6 +18,7 @@ from ._data import ArrayRows
 from ._mixture import Mixture
 from ._mstep import m_step
 from ._stats import SufficientStats
+from .covariance import CovarianceModel
 
 
 class RowSource(Protocol):
@@ -74,6 +75,7 @@ def run_em(
     start: EMRun,
     *,
     backend,
+    model: CovarianceModel,
     reg_covar: float,
     max_iter: int,
     tol: float,
@@ -95,7 +97,8 @@ def run_em(
         lower_bound = stats.mean_log_likelihood
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound, data.dtype)
-        mixture, covariances, repaired = m_step(stats, reg_covar)
+        mixture, covariances, repaired = m_step(stats, reg_covar, model,
+                                                previous=run.covariances)
         run = EMRun(mixture, covariances, lower_bound, n_iter, False,
                     run.lower_bounds + [lower_bound])
         change = lower_bound - previous

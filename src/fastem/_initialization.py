@@ -92,10 +92,15 @@ def initial_statistics(X, sample_weight, n_components, covariance_type, init_par
     return _stats_from_labels(points, weights, np.arange(n_components), points, covariance_type)
 
 
-def initial_mixture(X, sample_weight, *, n_components, covariance_type, init_params,
+def initial_mixture(X, sample_weight, *, n_components, model, init_params,
                     reg_covar, weights_init, means_init, precisions_init, random_state,
                     backend):
-    """The starting mixture and its covariances, user-given parameters taking precedence."""
+    """The starting mixture and its covariances, user-given parameters taking precedence.
+
+    ``model`` is the covariance model (:mod:`fastem.covariance`); the
+    statistics and user-given precisions are in its layout.
+    """
+    covariance_type = model.layout
     weights = means = prec_chol = covariances = None
     if weights_init is None or means_init is None or precisions_init is None:
         stats = initial_statistics(
@@ -104,7 +109,7 @@ def initial_mixture(X, sample_weight, *, n_components, covariance_type, init_par
         )
         # One point per component ('random_from_data', 'k-means++') has no spread of its
         # own: a singular start is repaired at the scale of the data, not of the points.
-        estimated, covariances, _ = m_step(stats, reg_covar,
+        estimated, covariances, _ = m_step(stats, reg_covar, model,
                                            data_variance=_kmeans.variance_scale(X))
         weights, means = estimated.weights, estimated.means
         prec_chol = estimated.precisions_cholesky

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-
 ILL_DEFINED_COVARIANCE = (
     "Fitting the mixture model failed because some components have "
     "ill-defined empirical covariance (for instance caused by singleton "
@@ -185,3 +183,16 @@ def far_rows_component(X, mixture: Mixture) -> np.ndarray:
         with np.errstate(divide="ignore"):
             log_distances[:, k] = np.log(np.linalg.norm(y, axis=1)) + np.log(scale[:, 0])
     return np.argmin(log_distances, axis=1)
+
+
+def as_full_covariances(covariances, layout: str, n_components: int,
+                        n_features: int) -> np.ndarray:
+    """Every component's covariance as a (K, D, D) matrix, from any layout."""
+    covariances = np.asarray(covariances, dtype=np.float64)
+    if layout == "full":
+        return covariances
+    if layout == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+    if layout == "diag":
+        return np.stack([np.diag(c) for c in covariances])
+    return covariances[:, None, None] * np.eye(n_features)

@@ -1,5 +1,9 @@
 """The M-step: mixture parameters from shifted sufficient statistics.
 
+The weights and means are the same for every covariance model; the scatter
+matrices about the new means are formed here, in the layout of the model, and
+the model (:mod:`fastem.covariance`) turns them into covariances.
+
 With R_k = Σ w r_nk, n_k = R_k + 10ε (scikit-learn's guard against empty
 components), S_k = Σ w r_nk (x − a_k) and C_k = Σ w r_nk (x − a_k)(x − a_k)ᵀ
 taken about a centre a_k, the new mean is μ_k = a_k + δ_k with δ_k = S_k / n_k,
@@ -18,18 +22,19 @@ import numpy as np
 from ._mixture import Mixture, precisions_cholesky_from_covariances
 from ._recovery import repair_covariances
 from ._stats import SufficientStats, moved_scatter, symmetric_from_upper
+from .covariance import CovarianceModel
 
 EMPTY_COMPONENT_GUARD = 10 * np.finfo(np.float64).eps
 
 
-def _full_covariances(stats, nk, delta, reg_covar):
+def _full_scatter(stats, nk, delta, reg_covar):
+    # W_k = C_k − S_k δ_kᵀ − δ_k S_kᵀ + R_k δ_k δ_kᵀ, plus n_k · reg_covar on the diagonal
     scatter = moved_scatter(symmetric_from_upper(stats.second), stats.first, stats.resp_sum, delta)
-    covariances = scatter / nk[:, None, None]
-    covariances += reg_covar * np.eye(stats.shift.shape[1])
-    return covariances
+    scatter += (reg_covar * nk)[:, None, None] * np.eye(stats.shift.shape[1])
+    return scatter
 
 
-def _tied_covariance(stats, nk, means, reg_covar):
+def _pooled_scatter(stats, nk, means, reg_covar):
     # Σ_k Σ_n w r (x − μ_k)(x − μ_k)ᵀ = T − Σ_k (S'_k d_kᵀ + d_k S'_kᵀ − R_k d_k d_kᵀ),
     # T the total scatter about c, d_k = μ_k − c, S'_k = S_k + R_k (a_k − c).
     centre = stats.scatter_shift
@@ -37,44 +42,58 @@ def _tied_covariance(stats, nk, means, reg_covar):
     move = means - centre
     cross = first_about_centre.T @ move
     between = cross + cross.T - (move * stats.resp_sum[:, None]).T @ move
-    covariance = (symmetric_from_upper(stats.second) - between) / nk.sum()
-    covariance += reg_covar * np.eye(stats.shift.shape[1])
-    return covariance
+    scatter = symmetric_from_upper(stats.second) - between
+    scatter += reg_covar * nk.sum() * np.eye(stats.shift.shape[1])
+    return scatter
 
 
-def _diag_covariances(stats, nk, delta, reg_covar):
-    # Σ w r (x − a − δ)² = Q − 2 S δ + R δ²
-    squares = (
-        stats.second - 2.0 * stats.first * delta + stats.resp_sum[:, None] * delta**2
-    )
-    return squares / nk[:, None] + reg_covar
+def _diagonal_scatter(stats, nk, delta, reg_covar):
+    # Σ w r (x − a − δ)² = Q − 2 S δ + R δ², plus n_k · reg_covar
+    squares = stats.second - 2.0 * stats.first * delta + stats.resp_sum[:, None] * delta**2
+    return squares + (reg_covar * nk)[:, None]
 
 
-def estimate_covariances(stats: SufficientStats, reg_covar: float):
-    """Weights, means and covariances (scikit-learn's layouts) from statistics."""
+def scatter_in_layout(stats: SufficientStats, nk, delta, means, reg_covar: float):
+    """Each component's scatter about its new mean, in the form the layout's models take.
+
+    See :mod:`fastem.covariance._base`: (K, D, D) full, (D, D) pooled for
+    tied, (K, D) diagonals for diag and spherical; ``reg_covar`` · n_k is
+    added to every diagonal, so that a covariance W_k / n_k gains ``reg_covar``
+    as in scikit-learn.
+    """
+    layout = stats.covariance_type
+    if layout == "full":
+        return _full_scatter(stats, nk, delta, reg_covar)
+    if layout == "tied":
+        return _pooled_scatter(stats, nk, means, reg_covar)
+    return _diagonal_scatter(stats, nk, delta, reg_covar)
+
+
+def estimate_covariances(stats: SufficientStats, reg_covar: float,
+                         model: CovarianceModel, previous=None):
+    """Weights, means and the model's covariances (in its layout) from statistics."""
+    if model.layout != stats.covariance_type:
+        raise ValueError(f"{model.name} takes {model.layout} statistics, "
+                         f"not {stats.covariance_type}")
     nk = stats.resp_sum + EMPTY_COMPONENT_GUARD
     delta = stats.first / nk[:, None]
     means = stats.shift + delta
-    covariance_type = stats.covariance_type
-    if covariance_type == "full":
-        covariances = _full_covariances(stats, nk, delta, reg_covar)
-    elif covariance_type == "tied":
-        covariances = _tied_covariance(stats, nk, means, reg_covar)
-    else:
-        covariances = _diag_covariances(stats, nk, delta, reg_covar)
-        if covariance_type == "spherical":
-            covariances = covariances.mean(axis=1)
+    scatter = scatter_in_layout(stats, nk, delta, means, reg_covar)
+    covariances = model.covariances(scatter, nk, previous)
     weights = nk / nk.sum()
     return weights, means, covariances
 
 
-def m_step(stats: SufficientStats, reg_covar: float, data_variance: float | None = None):
+def m_step(stats: SufficientStats, reg_covar: float, model: CovarianceModel,
+           data_variance: float | None = None, previous=None):
     """The next mixture, its covariances, and whether a singular component was repaired.
 
+    ``model`` is the covariance model (:mod:`fastem.covariance`); ``previous``
+    the covariances before this step, where an iterative M-step starts.
     ``data_variance`` is the scale a singular component is repaired at when
     the mixture itself has no spread (see :func:`~fastem._recovery.repair_covariances`).
     """
-    weights, means, covariances = estimate_covariances(stats, reg_covar)
+    weights, means, covariances = estimate_covariances(stats, reg_covar, model, previous)
     try:
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
         repaired = False

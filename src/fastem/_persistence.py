@@ -33,6 +33,7 @@ from ._mixture import (
     parameter_shape,
     precisions_from_cholesky,
 )
+from .covariance import layout_of
 
 FORMAT = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
@@ -281,7 +282,7 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
         _fail(f"invalid parameters: {error}")
     if model.n_components != n_components:
         _fail(f"n_components is {model.n_components} but means_ has {n_components} rows")
-    covariance_type = model.covariance_type
+    covariance_type = layout_of(model.covariance_type)
     model.n_features_in_ = int(_scalar(archive, members, "n_features_in_", "iu"))
     if model.n_features_in_ != n_features:
         _fail(f"n_features_in_ is {model.n_features_in_} but means_ has {n_features} columns")
@@ -327,7 +328,7 @@ def _check_values(model, lower_bounds) -> None:
     weights = model.weights_.astype(np.float64)
     if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-5:
         _fail(f"weights_ must be non-negative and sum to 1 (they sum to {weights.sum():.6g})")
-    covariance_type = model.covariance_type
+    covariance_type = layout_of(model.covariance_type)
     prec_chol = model.precisions_cholesky_.astype(np.float64)
     float32 = model.precisions_cholesky_.dtype == np.float32
     if covariance_type in ("full", "tied"):

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._mixture import as_full_covariances
+from .covariance import layout_of
+
 PLOT_INSTALL_HINT = 'plotting needs matplotlib: pip install "fastem[plot]"'
 MAX_POINTS = 20_000
 
@@ -26,16 +29,9 @@ def _pyplot():
 
 
 def full_covariances(model) -> np.ndarray:
-    """Every component's covariance as a (K, D, D) matrix, whatever the covariance type."""
-    n_components, n_features = model.means_.shape
-    covariances = np.asarray(model.covariances_, dtype=np.float64)
-    if model.covariance_type == "full":
-        return covariances
-    if model.covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, n_features, n_features))
-    if model.covariance_type == "diag":
-        return np.stack([np.diag(c) for c in covariances])
-    return covariances[:, None, None] * np.eye(n_features)
+    """Every component's covariance as a (K, D, D) matrix, whatever the covariance model."""
+    return as_full_covariances(model.covariances_, layout_of(model.covariance_type),
+                               *model.means_.shape)
 
 
 def projection(model, X, dims: tuple[int, int] | str):

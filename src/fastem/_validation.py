@@ -13,8 +13,9 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils.validation import check_is_fitted
 
-from ._mixture import COVARIANCE_TYPES, Mixture, parameter_shape
+from ._mixture import Mixture, parameter_shape
 from .backends import BACKEND_CHOICES
+from .covariance import COVARIANCE_TYPES, layout_of
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -346,10 +347,12 @@ def fitted_mixture(estimator) -> Mixture:
     n_features = getattr(estimator, "n_features_in_", None)
     _check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
     fitted = estimator.__dict__.get("_mixture")
-    if fitted is not None and fitted.covariance_type != covariance_type:
+    layout = layout_of(covariance_type)
+    if fitted is not None and fitted.covariance_type != layout:
         raise ValueError(
-            f"The model was fitted with covariance_type={fitted.covariance_type!r}, but it is "
-            f"now {covariance_type!r}: fit again, or set it back."
+            f"The model was fitted with {fitted.covariance_type!r} covariances, but "
+            f"covariance_type is now {covariance_type!r} ({layout!r}): fit again, or set it "
+            "back."
         )
     if not isinstance(n_features, Integral) or n_features < 1:
         raise ValueError(f"n_features_in_ must be a positive int; it is {n_features!r}.")
@@ -357,7 +360,7 @@ def fitted_mixture(estimator) -> Mixture:
     for name, shape in (("weights_", (n_components,)),
                         ("means_", (n_components, n_features)),
                         ("precisions_cholesky_",
-                         parameter_shape(covariance_type, n_components, n_features))):
+                         parameter_shape(layout, n_components, n_features))):
         value = np.asarray(getattr(estimator, name))
         if value.shape != shape:
             raise ValueError(
@@ -368,5 +371,5 @@ def fitted_mixture(estimator) -> Mixture:
         if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
             raise ValueError(f"The fitted {name} must hold finite numbers.")
         arrays[name] = np.array(value, dtype=np.float64)
-    return Mixture(covariance_type, arrays["weights_"], arrays["means_"],
+    return Mixture(layout, arrays["weights_"], arrays["means_"],
                    arrays["precisions_cholesky_"])

@@ -15,6 +15,7 @@ import sys
 
 from . import _commands
 from ._io import DataFileError
+from .covariance import COVARIANCE_TYPES
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -74,8 +75,10 @@ def _dims(text: str):
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="data file: .npy, .npz, .csv/.tsv (a header is "
                                      "detected) or .parquet (needs pyarrow)")
-    parser.add_argument("--covariance", default="full",
-                        choices=["full", "tied", "diag", "spherical"])
+    parser.add_argument("--covariance", default="full", choices=COVARIANCE_TYPES,
+                        metavar="MODEL",
+                        help="covariance model: scikit-learn's full, tied, diag, spherical or "
+                             "one of mclust's 14 (EII, VII, ..., VVV); default full")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
                         help="fit in this precision (default: float32 data stays float32)")
     parser.add_argument("--max-iter", type=int, default=100)

@@ -23,6 +23,7 @@ from ._mstep import m_step
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
+from .covariance import CovarianceModel, get_model
 
 INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
@@ -41,10 +42,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         The number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        'full': each component has its own covariance matrix; 'tied': all
-        components share one; 'diag': each has its own diagonal covariance;
-        'spherical': each has its own single variance.
+    covariance_type : str, default='full'
+        The covariance model. scikit-learn's four: 'full' (each component
+        its own covariance matrix), 'tied' (one shared by all), 'diag' (each
+        its own diagonal), 'spherical' (each its own single variance); or one
+        of R mclust's fourteen parsimonious models Σ_k = λ_k D_k A_k D_kᵀ,
+        named by volume, shape and orientation, each Equal, Variable or the
+        Identity: 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', 'EEE', 'VEE',
+        'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV' ('full' is VVV, 'tied' EEE,
+        'diag' VVI, 'spherical' VII). The fitted arrays take the shape of the
+        scikit-learn type with the same layout (:mod:`fastem.covariance`
+        lists each model's).
     tol : float, default=1e-3
         Convergence threshold: EM stops when the per-sample mean
         log-likelihood changes by less than ``tol`` from one iteration to the next.
@@ -66,7 +74,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         User-provided initial precisions (inverse covariances), of shape
         (n_components,) for 'spherical', (n_features, n_features) for 'tied',
         (n_components, n_features) for 'diag' and
-        (n_components, n_features, n_features) for 'full'.
+        (n_components, n_features, n_features) for 'full' (mclust's models:
+        the shape of their layout).
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation (and of :meth:`sample`).
     warm_start : bool, default=False
@@ -300,7 +309,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 best = EMRun(start.mixture, start.covariances, -np.inf)
                 continue
             run = run_em(
-                data, start, backend=backend, reg_covar=self.reg_covar,
+                data, start, backend=backend, model=self._covariance_model(),
+                reg_covar=self.reg_covar,
                 max_iter=self.max_iter, tol=self.tol, on_iteration=reporter.iteration,
             )
             reporter.init_end(run.lower_bound, run.converged)
@@ -324,11 +334,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             f"{name} is {now!r} but the model was fitted with {then!r}"
             for name, now, then in (
                 ("n_components", self.n_components, fitted.n_components),
-                ("covariance_type", self.covariance_type, fitted.covariance_type),
                 ("the number of features", n_features, fitted.n_features),
             )
             if now != then
         ]
+        if self._covariance_model().layout != fitted.covariance_type:
+            changes.append(f"covariance_type is {self.covariance_type!r} but the model was "
+                           f"fitted with {fitted.covariance_type!r} covariances")
         if changes:
             raise ValueError(f"{what}, but {'; '.join(changes)}: {remedy}.")
 
@@ -339,7 +351,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                                     * self.n_components)
         return initial_mixture(
             X, sample_weight, n_components=self.n_components,
-            covariance_type=self.covariance_type, init_params=self.init_params,
+            model=self._covariance_model(), init_params=self.init_params,
             reg_covar=self.reg_covar, random_state=random_state, backend=backend,
             **init_arrays,
         )
@@ -425,7 +437,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
             state, lower_bound = _online.step(getattr(self, "_online_state", None), X,
                                               sample_weight, mixture, backend)
-            mixture, covariances, _ = m_step(state.statistics, self.reg_covar)
+            mixture, covariances, _ = m_step(state.statistics, self.reg_covar,
+                                             self._covariance_model(), previous=covariances)
         streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
         n_steps = self.n_iter_ + 1 if streaming else 1
         lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
@@ -444,7 +457,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             "precisions_init": None
             if self.precisions_init is None
             else _validation.check_precisions_init(
-                self.precisions_init, self.covariance_type, n_components, n_features
+                self.precisions_init, self._covariance_model().layout, n_components, n_features
             ),
         }
 
@@ -674,15 +687,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _n_parameters(self) -> int:
         """Number of free parameters of the model."""
-        n_features = self.means_.shape[1]
-        covariance_parameters = {
-            "full": self.n_components * n_features * (n_features + 1) / 2.0,
-            "diag": self.n_components * n_features,
-            "tied": n_features * (n_features + 1) / 2.0,
-            "spherical": self.n_components,
-        }[self.covariance_type]
-        mean_parameters = n_features * self.n_components
-        return int(covariance_parameters + mean_parameters + self.n_components - 1)
+        n_components, n_features = self.means_.shape
+        covariance_parameters = self._covariance_model().n_parameters(n_components, n_features)
+        return int(covariance_parameters + n_features * n_components + n_components - 1)
+
+    def _covariance_model(self) -> CovarianceModel:
+        """The covariance model ``covariance_type`` names (:mod:`fastem.covariance`)."""
+        return get_model(self.covariance_type)
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (lower is better).
