@@ -211,7 +211,8 @@ def test_tied_model_predicting_as_diag_is_refused(compiled_backend):
         model = GaussianMixture(5, covariance_type="tied", backend={compiled_backend!r},
                                 random_state=0).fit(X)
         model.set_params(covariance_type="diag")
-        with pytest.raises(ValueError, match="fitted with 'tied' covariances, but covariance_type is now 'diag'"):
+        with pytest.raises(ValueError, match="fitted with 'tied' covariances, but "
+                                             "covariance_type is now 'diag'"):
             model.predict(X)
     """)
 

@@ -10,6 +10,7 @@ from ._persistence import load
 from ._recovery import DegenerateComponentWarning
 from .backends import available_backends
 from .gaussian_mixture import GaussianMixture
+from .selection import GaussianMixtureSelection
 
 try:
     __version__ = version("fastem")
@@ -19,6 +20,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
+    "GaussianMixtureSelection",
     "available_backends",
     "fit_file",
     "load",

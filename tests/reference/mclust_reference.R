@@ -45,4 +45,24 @@ for (name in names(sets)) {
 }
 write.csv(do.call(rbind, rows), file.path(out, "mclust_me.csv"), row.names = FALSE,
           quote = FALSE)
+
+# Model selection: Mclust's BIC table over the 14 models and G = 1..9 (EM run to the tight
+# tolerance above), its
+# choice, and the hierarchical partitions for every G it starts from.
+selection <- list()
+for (name in names(sets)) {
+  X <- sets[[name]]$data
+  partitions <- hclass(hc(X, modelName = "VVV", use = mclust.options("hcUse")), 1:9) - 1
+  colnames(partitions) <- paste0("G", 1:9)
+  write.csv(partitions, file.path(out, paste0(name, "-partitions.csv")), row.names = FALSE)
+  fit <- Mclust(X, G = 1:9, modelNames = models, control = control, verbose = FALSE)
+  table <- fit$BIC[, models]
+  for (G in 1:9) for (model in models) {
+    selection[[length(selection) + 1]] <- data.frame(
+      set = name, G = G, model = model, bic = sprintf("%.17g", table[G, model]),
+      chosen = as.integer(fit$G == G && fit$modelName == model))
+  }
+}
+write.csv(do.call(rbind, selection), file.path(out, "mclust_bic.csv"), row.names = FALSE,
+          quote = FALSE)
 cat("mclust", as.character(packageVersion("mclust")), "reference values written to", out, "\n")

@@ -178,7 +178,7 @@ def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
 
 @block_kernel
 def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
-    """second[s, i0 + r, j0 + q] += Σ_b weighted[i0 + r, b] (x_{j0+q} − centres[c, j0 + q]) for r, q < 4.
+    """second[s, i0+r, j0+q] += Σ_b weighted[i0+r, b] (x_{j0+q} − centres[c, j0+q]) for r, q < 4.
 
     A 4×4 register tile: 16 running sums fed by 8 loads per lane. The centred
     columns are taken from the rows (four subtractions, which run beside the

@@ -49,7 +49,7 @@ class CovarianceModel:
         raise NotImplementedError
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
-        """Free parameters of the covariances (mclust's ``nMclustParams`` less weights and means)."""
+        """Free parameters of the covariances: mclust's ``nMclustParams`` less weights, means."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -116,7 +116,8 @@ class VVI(CovarianceModel):
 
 
 class EEE(CovarianceModel):
-    name, layout, description = "EEE", "tied", "ellipsoidal, equal volume, shape, orientation ('tied')"
+    name, layout = "EEE", "tied"
+    description = "ellipsoidal, equal volume, shape and orientation ('tied')"
 
     def covariances(self, scatter, nk, previous=None):
         return scatter / nk.sum()
@@ -129,7 +130,8 @@ class EEE(CovarianceModel):
 
 
 class VEE(CovarianceModel):
-    name, layout, description = "VEE", "full", "ellipsoidal, variable volume, equal shape and orientation"
+    name, layout = "VEE", "full"
+    description = "ellipsoidal, variable volume, equal shape and orientation"
 
     def covariances(self, scatter, nk, previous=None):
         # Alternate: C = Σ_k W_k / λ_k scaled to det 1;  λ_k = tr(W_k C⁻¹) / (D n_k)
@@ -198,7 +200,8 @@ class EVV(CovarianceModel):
 
 
 class VVV(CovarianceModel):
-    name, layout, description = "VVV", "full", "ellipsoidal, varying volume, shape, orientation ('full')"
+    name, layout = "VVV", "full"
+    description = "ellipsoidal, variable volume, shape and orientation ('full')"
 
     def covariances(self, scatter, nk, previous=None):
         return scatter / nk[:, None, None]
