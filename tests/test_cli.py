@@ -157,6 +157,23 @@ def test_select_picks_the_true_number_of_components(files):
         assert (folder / "bic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_select_over_covariance_models_prints_mclusts_table(files):
+    folder, _, _ = files
+    plot = ["--plot", str(folder / "models.png")] if HAVE_MATPLOTLIB else []
+    result = _run("select", str(folder / "data.npy"), "-k", "1..4", "--models", "EII,VVI,VVV",
+                  "--criterion", "icl", *plot, "-o", str(folder / "best-model.npz"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ICL", "EII", "VVI", "VVV"]
+    assert [int(line.split()[0]) for line in lines[1:5]] == [1, 2, 3, 4]
+    assert re.search(r"best by ICL: (EII|VVI|VVV) with K = 3", result.stdout)
+    assert load(folder / "best-model.npz").n_components == 3
+    if HAVE_MATPLOTLIB:
+        assert (folder / "models.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = _run("select", str(folder / "data.npy"), "-k", "1..2", "--models", "EII,XYZ")
+    assert result.returncode == 2 and "Unknown covariance model 'XYZ'" in result.stderr
+
+
 def test_parquet_columns_are_read_by_name(files, tmp_path):
     parquet = pytest.importorskip("pyarrow.parquet")
     import pyarrow

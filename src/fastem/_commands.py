@@ -174,6 +174,10 @@ def select(args: argparse.Namespace) -> int:
     if max(args.components) > X.shape[0]:
         raise CommandError(f"K = {max(args.components)} is more than the {X.shape[0]} rows "
                            f"of {args.data}")
+    if args.models is not None:
+        return _select_models(args, X, weights)
+    if args.criterion == "icl":
+        raise CommandError("--criterion icl needs --models (one or more covariance models)")
     show_progress = _show_progress(args)
     table, models = [], {}
     print(f"{'K':>4}  {'log-lik/row':>12}  {'BIC':>14}  {'AIC':>14}  {'iter':>5}  "
@@ -198,6 +202,34 @@ def select(args: argparse.Namespace) -> int:
     if args.output:
         models[best["k"]].save(args.output)
         print(f"model with K = {best['k']} saved to {args.output}")
+    return 0
+
+
+def _select_models(args: argparse.Namespace, X, weights) -> int:
+    """select over covariance models × K: mclust's table of the criterion, and the best."""
+    from .selection import GaussianMixtureSelection
+
+    search = GaussianMixtureSelection(
+        args.components, covariance_types=args.models, criterion=args.criterion, tol=args.tol,
+        max_iter=args.max_iter, n_init=args.n_init, random_state=args.seed,
+        backend=args.backend, n_jobs=args.threads)
+    started = time.perf_counter()
+    with progress_bar(_show_progress(args)):
+        search.fit(X, sample_weight=weights)
+    print(search.table())
+    best = search.best_params_
+    print(f"\nbest by {args.criterion.upper()}: {best['covariance_type']} with "
+          f"K = {best['n_components']} ({time.perf_counter() - started:.1f} s for "
+          f"{len(search.results_['bic'])} fits; — : failed or a component below "
+          f"{X.shape[1] + 1} points)")
+    if args.plot:
+        from ._plot import plot_model_selection
+
+        plot_model_selection(search, args.plot)
+        print(f"criteria plotted to {args.plot}")
+    if args.output:
+        search.best_estimator_.save(args.output)
+        print(f"model saved to {args.output}")
     return 0
 
 

@@ -106,6 +106,26 @@ def plot_mixture(model, X, path: str, *, dims: tuple[int, int] | str = (0, 1),
     plt.close(figure)
 
 
+def plot_model_selection(search, path: str) -> None:
+    """Save a PNG of the criterion against K, one line per covariance model (as mclust draws)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    markers = "osd^v<>pPhX*D8"
+    for column, name in enumerate(search.covariance_types_grid_):
+        axes.plot(search.n_components_grid_, search.criterion_table_[:, column],
+                  marker=markers[column % len(markers)], linewidth=1, markersize=4, label=name)
+    best = search.best_params_
+    axes.axvline(best["n_components"], color="gray", linestyle=":", linewidth=1)
+    axes.set_title(f"best {search.criterion.upper()}: {best['covariance_type']}, "
+                   f"K = {best['n_components']}", fontsize=10)
+    axes.set_xlabel("number of components K")
+    axes.set_ylabel(f"{search.criterion.upper()} (lower is better)")
+    axes.legend(ncol=2, fontsize=7, loc="best")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def plot_selection(table: list[dict], criterion: str, path: str) -> None:
     """Save a PNG of BIC and AIC against the number of components, the best one marked."""
     plt = _pyplot()

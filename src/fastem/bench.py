@@ -329,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                              "compiled backend that runs here")
     parser.add_argument("--scaling", metavar="T1,T2,...",
                         help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)")
+    parser.add_argument("--models", action="store_true",
+                        help="instead: time per EM iteration of each of the 14 covariance "
+                             "models at N=1e6, D=16, K=16, and the M-step's share "
+                             "(fastem.bench_models)")
     parser.add_argument("--beyond-memory", action="store_true",
                         help="instead: out-of-core and Dask fits against in-memory ones "
                              "(fastem.bench_beyond_memory)")
@@ -338,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     backends = args.backend or compiled_backends()
     cases = [c for c in CASES if args.case is None or c.name in args.case]
     repeats, short, long = (1, 1, 2) if args.quick else (args.repeats, 1, 3)
+    if args.models:
+        from .bench_models import report as models_report
+
+        print(models_report(args.scale, repeats, short, long), flush=True)
+        return 0
     if args.beyond_memory:
         from .bench_beyond_memory import report
 

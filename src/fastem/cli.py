@@ -51,6 +51,19 @@ def _components_range(text: str) -> list[int]:
     return values
 
 
+def _models(text: str) -> list[str]:
+    """'all' or 'EII,VVV,...' as a list of covariance model names."""
+    from .covariance import MODELS, get_model
+
+    names = list(MODELS) if text == "all" else [name.strip() for name in text.split(",")]
+    try:
+        for name in names:
+            get_model(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return names
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -135,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(select)
     select.add_argument("-k", "--components", type=_components_range, required=True,
                         metavar="K1..K2", help="component counts: 1..20, 2,4,8 or 5")
-    select.add_argument("--criterion", choices=["bic", "aic"], default="bic")
+    select.add_argument("--criterion", choices=["bic", "icl", "aic"], default="bic")
+    select.add_argument("--models", type=_models, default=None, metavar="all|M1,M2,...",
+                        help="try these covariance models too (mclust's names, or 'all' for "
+                             "its 14): a table of the criterion, K by model")
     select.add_argument("--plot", metavar="PNG", help="save the criteria against K")
     select.add_argument("-o", "--output", metavar="MODEL.npz", help="save the best model")
     select.set_defaults(run=_commands.select)
