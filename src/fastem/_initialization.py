@@ -1,4 +1,4 @@
-"""Initial mixtures: 'kmeans', 'k-means++', 'random', 'random_from_data', user-given.
+"""Initial mixtures: 'kmeans', 'k-means++', 'hc', 'random', 'random_from_data', user-given.
 
 Each method yields responsibilities (hard or soft) from which one M-step gives
 the initial weights, means and covariances, as in scikit-learn; the
@@ -20,6 +20,25 @@ from ._stats import SufficientStats
 from .backends import numpy_backend
 
 RESP_CHUNK_ROWS = 1 << 15
+HC_SAMPLE_ROWS = 2000  # Ward's clustering holds O(n²) distances: a sample of rows when N is large
+
+
+def hierarchical_labels(X, n_components, random_state):
+    """(rows, labels): Ward's agglomerative clustering of up to HC_SAMPLE_ROWS rows of X.
+
+    Ward's merge cost is the increase of the within-cluster sum of squares,
+    which is the classification likelihood's for the spherical, equal-volume
+    model (EII): the model-based hierarchical start of mclust with EII's
+    criterion (mclust's default criterion is VVV's), computed by scipy.
+    """
+    from scipy.cluster.hierarchy import fcluster, ward
+
+    n_rows = min(X.shape[0], HC_SAMPLE_ROWS)
+    rows = (np.arange(X.shape[0]) if n_rows == X.shape[0]
+            else np.sort(random_state.choice(X.shape[0], n_rows, replace=False)))
+    sample = np.asarray(X[rows], dtype=np.float64)
+    labels = fcluster(ward(sample), n_components, criterion="maxclust") - 1
+    return rows, labels
 
 
 def _empty_stats(covariance_type, shift, scatter_shift):
@@ -79,6 +98,12 @@ def initial_statistics(X, sample_weight, n_components, covariance_type, init_par
         centers = _kmeans.lloyd(X, sample_weight, seeds, backend)
         labels = backend.assign_labels(X, centers)
         return _stats_from_labels(X, sample_weight, labels, centers, covariance_type)
+    if init_params == "hc":
+        rows, labels = hierarchical_labels(X, n_components, random_state)
+        points = np.asarray(X[rows], dtype=np.float64)
+        weights = None if sample_weight is None else sample_weight[rows]
+        centers = np.stack([points[labels == k].mean(axis=0) for k in range(n_components)])
+        return _stats_from_labels(points, weights, labels, centers, covariance_type)
     if init_params == "random":
         return _stats_from_random_resp(
             X, sample_weight, n_components, covariance_type, random_state

@@ -17,7 +17,7 @@ from ._mixture import Mixture, parameter_shape
 from .backends import BACKEND_CHOICES
 from .covariance import COVARIANCE_TYPES, layout_of
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS = ("kmeans", "k-means++", "hc", "random", "random_from_data")
 
 
 def _check_number(name, value, kind, minimum, *, strict=False):

@@ -62,10 +62,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The number of EM iterations to perform (0 keeps the initialisation).
     n_init : int, default=1
         The number of initializations; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'hc', 'random', 'random_from_data'}, \
+default='kmeans'
         How the initial responsibilities are chosen: fastem's own parallel
         k-means (k-means++ seeding then Lloyd iterations), k-means++ seeds
-        alone, random responsibilities, or random data points as means.
+        alone, a hierarchical (Ward, i.e. model-based with EII's criterion)
+        clustering of up to 2,000 rows as mclust starts, random
+        responsibilities, or random data points as means.
     weights_init : array-like of shape (n_components,), default=None
         User-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None

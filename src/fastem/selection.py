@@ -21,13 +21,12 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, ward
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kmeans
-from ._initialization import _stats_from_labels
+from ._initialization import _stats_from_labels, hierarchical_labels
 from ._mixture import precisions_from_cholesky
 from ._mstep import m_step
 from ._recovery import DegenerateComponentWarning
@@ -36,7 +35,6 @@ from .covariance import MODELS, get_model
 from .gaussian_mixture import INIT_ROWS_PER_COMPONENT, GaussianMixture
 
 CRITERIA = ("bic", "icl", "aic")
-HC_SAMPLE_ROWS = 2000  # Ward clustering is O(n²) in memory: a sample of rows when N is large
 ICL_CHUNK_ROWS = 1 << 15
 
 
@@ -49,12 +47,7 @@ def _initial_labels(X, sample_weight, n_components, init_params, random_state, b
                              f"0..{n_components - 1} for each of the {X.shape[0]} rows")
         return slice(None), labels
     if init_params == "hc":
-        n_rows = min(X.shape[0], HC_SAMPLE_ROWS)
-        rows = (np.arange(X.shape[0]) if n_rows == X.shape[0]
-                else np.sort(random_state.choice(X.shape[0], n_rows, replace=False)))
-        sample = np.asarray(X[rows], dtype=np.float64)
-        labels = fcluster(ward(sample), n_components, criterion="maxclust") - 1
-        return rows, labels
+        return hierarchical_labels(X, n_components, random_state)
     seeds, _ = _kmeans.kmeans_plusplus(X, sample_weight, n_components, random_state, backend)
     centers = _kmeans.lloyd(X, sample_weight, seeds, backend)
     return slice(None), backend.assign_labels(X, centers)
