@@ -238,3 +238,54 @@ def test_every_model_works_with_everything_fastem_does(name, tmp_path):
     for batch in np.array_split(X, 3):
         stream.partial_fit(batch)
     assert np.isfinite(stream.score(X))
+
+
+# --- known parameters ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_blobs():
+    rng = np.random.default_rng(0)
+    return np.r_[rng.normal(0, 1, (600, 2)), rng.normal(5, 2, (400, 2))]
+
+
+@pytest.mark.parametrize("name", ["full", "EEV", "VEI", "tied"])
+def test_known_means_stay_and_the_covariances_are_taken_about_them(two_blobs, name):
+    means = np.array([[0.2, -0.1], [4.8, 5.3]])
+    model = GaussianMixture(2, covariance_type=name, means_init=means, fixed="means",
+                            reg_covar=0.0, tol=1e-12, max_iter=2000, random_state=0)
+    model.fit(two_blobs)
+    np.testing.assert_array_equal(model.means_, means)
+    # one more M-step by hand: the scatter about the known means, under the final responsibilities
+    resp = model.predict_proba(two_blobs)
+    nk = resp.sum(axis=0)
+    scatter = np.stack([(resp[:, k, None] * (two_blobs - means[k])).T @ (two_blobs - means[k])
+                        for k in range(2)])
+    layout = get_model(name).layout
+    expected = get_model(name).covariances(
+        {"full": scatter, "tied": scatter.sum(axis=0)}.get(
+            layout, np.einsum("kii->ki", scatter)), nk)
+    assert relative_error(model.covariances_, expected) < 1e-6
+    free = GaussianMixture(2, covariance_type=name).fit(two_blobs)
+    assert model._n_parameters() == free._n_parameters() - 4
+    assert model.score(two_blobs) < free.score(two_blobs)  # the free means fit better
+
+
+def test_known_weights_and_covariances_stay(two_blobs):
+    precisions = np.stack([np.eye(2), np.eye(2) / 4.0])
+    model = GaussianMixture(2, weights_init=[0.6, 0.4], precisions_init=precisions,
+                            means_init=[[0, 0], [5, 5]], fixed=("weights", "covariances"),
+                            tol=1e-10, max_iter=500).fit(two_blobs)
+    np.testing.assert_array_equal(model.weights_, [0.6, 0.4])
+    np.testing.assert_allclose(model.covariances_, np.linalg.inv(precisions), rtol=1e-12)
+    np.testing.assert_allclose(model.means_, [[0, 0], [5, 5]], atol=0.3)
+    assert model._n_parameters() == 4  # the means alone
+
+
+@pytest.mark.parametrize("fixed, message", [
+    ("means", "holds the means at means_init, which is not given"),
+    (["weights", "mass"], "names parameters among"),
+])
+def test_fixing_a_parameter_needs_its_value(two_blobs, fixed, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, fixed=fixed).fit(two_blobs)

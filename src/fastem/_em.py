@@ -16,7 +16,7 @@ import numpy as np
 
 from ._data import ArrayRows
 from ._mixture import Mixture
-from ._mstep import m_step
+from ._mstep import FixedParameters, m_step
 from ._stats import SufficientStats
 from .covariance import CovarianceModel
 
@@ -80,6 +80,7 @@ def run_em(
     max_iter: int,
     tol: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
+    fixed: FixedParameters | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
@@ -98,7 +99,7 @@ def run_em(
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound, data.dtype)
         mixture, covariances, repaired = m_step(stats, reg_covar, model,
-                                                previous=run.covariances)
+                                                previous=run.covariances, fixed=fixed)
         run = EMRun(mixture, covariances, lower_bound, n_iter, False,
                     run.lower_bounds + [lower_bound])
         change = lower_bound - previous

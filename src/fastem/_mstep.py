@@ -17,6 +17,8 @@ catastrophically, whatever the offset of the data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._mixture import Mixture, precisions_cholesky_from_covariances
@@ -69,31 +71,56 @@ def scatter_in_layout(stats: SufficientStats, nk, delta, means, reg_covar: float
     return _diagonal_scatter(stats, nk, delta, reg_covar)
 
 
+@dataclass(frozen=True)
+class FixedParameters:
+    """Parameters held at known values during EM (None: estimated).
+
+    Fixed means are what the scatter is taken about; fixed covariances are
+    in the model's layout.
+    """
+
+    weights: np.ndarray | None = None
+    means: np.ndarray | None = None
+    covariances: np.ndarray | None = None
+
+
 def estimate_covariances(stats: SufficientStats, reg_covar: float,
-                         model: CovarianceModel, previous=None):
+                         model: CovarianceModel, previous=None,
+                         fixed: FixedParameters | None = None):
     """Weights, means and the model's covariances (in its layout) from statistics."""
     if model.layout != stats.covariance_type:
         raise ValueError(f"{model.name} takes {model.layout} statistics, "
                          f"not {stats.covariance_type}")
+    fixed = fixed or FixedParameters()
     nk = stats.resp_sum + EMPTY_COMPONENT_GUARD
-    delta = stats.first / nk[:, None]
-    means = stats.shift + delta
-    scatter = scatter_in_layout(stats, nk, delta, means, reg_covar)
-    covariances = model.covariances(scatter, nk, previous)
-    weights = nk / nk.sum()
+    if fixed.means is None:
+        delta = stats.first / nk[:, None]
+        means = stats.shift + delta
+    else:  # the scatter about the known means: moved there from the statistics' centres
+        means = fixed.means
+        delta = means - stats.shift
+    if fixed.covariances is None:
+        scatter = scatter_in_layout(stats, nk, delta, means, reg_covar)
+        covariances = model.covariances(scatter, nk, previous)
+    else:
+        covariances = fixed.covariances
+    weights = nk / nk.sum() if fixed.weights is None else fixed.weights
     return weights, means, covariances
 
 
 def m_step(stats: SufficientStats, reg_covar: float, model: CovarianceModel,
-           data_variance: float | None = None, previous=None):
+           data_variance: float | None = None, previous=None,
+           fixed: FixedParameters | None = None):
     """The next mixture, its covariances, and whether a singular component was repaired.
 
     ``model`` is the covariance model (:mod:`fastem.covariance`); ``previous``
-    the covariances before this step, where an iterative M-step starts.
+    the covariances before this step, where an iterative M-step starts;
+    ``fixed`` the parameters held at known values.
     ``data_variance`` is the scale a singular component is repaired at when
     the mixture itself has no spread (see :func:`~fastem._recovery.repair_covariances`).
     """
-    weights, means, covariances = estimate_covariances(stats, reg_covar, model, previous)
+    weights, means, covariances = estimate_covariances(stats, reg_covar, model, previous,
+                                                       fixed)
     try:
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
         repaired = False

@@ -58,8 +58,29 @@ def check_parameters(estimator) -> None:
     _check_n_jobs(estimator.n_jobs)
     _check_number("verbose", estimator.verbose, Integral, 0)
     _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
+    names = fixed_names(estimator.fixed)
+    for name, init in (("weights", "weights_init"), ("means", "means_init"),
+                       ("covariances", "precisions_init")):
+        if name in names and getattr(estimator, init) is None:
+            raise ValueError(f"fixed={estimator.fixed!r} holds the {name} at {init}, which is "
+                             "not given.")
     if not isinstance(estimator.warm_start, (bool, np.bool_)):
         raise TypeError(f"The 'warm_start' parameter must be a bool; got {estimator.warm_start!r}.")
+
+
+FIXABLE = ("weights", "means", "covariances")
+
+
+def fixed_names(fixed) -> frozenset:
+    """The parameters ``fixed`` names, checked: a subset of weights, means, covariances."""
+    if fixed is None:
+        return frozenset()
+    names = [fixed] if isinstance(fixed, str) else list(fixed)
+    unknown = [name for name in names if name not in FIXABLE]
+    if unknown or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"The 'fixed' parameter names parameters among {FIXABLE}; got "
+                         f"{fixed!r}.")
+    return frozenset(names)
 
 
 def _as_float_array(name, value, shape):

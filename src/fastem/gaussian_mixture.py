@@ -18,8 +18,14 @@ from ._data import ArrayRows, is_out_of_core
 from ._em import EMRun, run_em
 from ._fitted_state import fitted_state_kept_on_failure
 from ._initialization import initial_mixture
-from ._mixture import far_rows_component, parameter_shape, precisions_from_cholesky
-from ._mstep import m_step
+from ._mixture import (
+    covariances_from_cholesky,
+    far_rows_component,
+    parameter_shape,
+    precisions_cholesky_from_precisions,
+    precisions_from_cholesky,
+)
+from ._mstep import FixedParameters, m_step
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
@@ -110,6 +116,11 @@ default='kmeans'
         default (every core, or ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS``);
         -1 means every core this process may use, -2 all but one. Results are
         bitwise identical whatever the thread count.
+    fixed : None, str or iterable of {'weights', 'means', 'covariances'}, default=None
+        Known parameters, held at their ``weights_init``, ``means_init`` or
+        ``precisions_init`` values (which must be given) during EM: the M-step
+        estimates the others (covariances about the known means, say), and
+        ``bic``/``aic`` count only the parameters estimated.
 
     Attributes
     ----------
@@ -175,6 +186,7 @@ default='kmeans'
         verbose_interval=10,
         backend="auto",
         n_jobs=None,
+        fixed=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -192,6 +204,7 @@ default='kmeans'
         self.verbose_interval = verbose_interval
         self.backend = backend
         self.n_jobs = n_jobs
+        self.fixed = fixed
 
     # --- fitting ---------------------------------------------------------------
 
@@ -313,7 +326,7 @@ default='kmeans'
                 continue
             run = run_em(
                 data, start, backend=backend, model=self._covariance_model(),
-                reg_covar=self.reg_covar,
+                reg_covar=self.reg_covar, fixed=self._fixed_parameters(init_arrays),
                 max_iter=self.max_iter, tol=self.tol, on_iteration=reporter.iteration,
             )
             reporter.init_end(run.lower_bound, run.converged)
@@ -440,13 +453,31 @@ default='kmeans'
                 )
             state, lower_bound = _online.step(getattr(self, "_online_state", None), X,
                                               sample_weight, mixture, backend)
-            mixture, covariances, _ = m_step(state.statistics, self.reg_covar,
-                                             self._covariance_model(), previous=covariances)
+            mixture, covariances, _ = m_step(
+                state.statistics, self.reg_covar, self._covariance_model(),
+                previous=covariances,
+                fixed=self._fixed_parameters(self._checked_init_arrays(X.shape[1])))
         streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
         n_steps = self.n_iter_ + 1 if streaming else 1
         lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
         self._set_fitted(EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
                          backend, X.dtype, online_state=state)
+
+    def _fixed_parameters(self, init_arrays: dict) -> FixedParameters | None:
+        """The parameters ``fixed`` holds at their ``*_init`` values, or None."""
+        names = _validation.fixed_names(self.fixed)
+        if not names:
+            return None
+        layout = self._covariance_model().layout
+        covariances = None
+        if "covariances" in names:
+            covariances = covariances_from_cholesky(
+                precisions_cholesky_from_precisions(init_arrays["precisions_init"], layout),
+                layout)
+        return FixedParameters(
+            weights=init_arrays["weights_init"] if "weights" in names else None,
+            means=init_arrays["means_init"] if "means" in names else None,
+            covariances=covariances)
 
     def _checked_init_arrays(self, n_features):
         n_components = self.n_components
@@ -691,8 +722,10 @@ default='kmeans'
     def _n_parameters(self) -> int:
         """Number of free parameters of the model."""
         n_components, n_features = self.means_.shape
-        covariance_parameters = self._covariance_model().n_parameters(n_components, n_features)
-        return int(covariance_parameters + n_features * n_components + n_components - 1)
+        fixed = _validation.fixed_names(self.fixed)
+        counts = {"covariances": self._covariance_model().n_parameters(n_components, n_features),
+                  "means": n_features * n_components, "weights": n_components - 1}
+        return int(sum(count for name, count in counts.items() if name not in fixed))
 
     def _covariance_model(self) -> CovarianceModel:
         """The covariance model ``covariance_type`` names (:mod:`fastem.covariance`)."""
