@@ -59,8 +59,8 @@ def dataset(shape, dtype="float64"):
 
 def initial_parameters(X, n_components, covariance_type):
     """One set of initial parameters for every implementation (see fastem.bench)."""
-    from fastem.bench import Case
-    from fastem.bench import initial_parameters as bench_initial_parameters
+    from fastem._bench_cases import Case
+    from fastem._bench_cases import initial_parameters as bench_initial_parameters
 
     case = Case("bench", X.shape[0], X.shape[1], n_components, covariance_type)
     return bench_initial_parameters(X, case)

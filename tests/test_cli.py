@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastem import GaussianMixture, load
-from fastem.bench import compiled_backends
+from fastem._bench_cases import compiled_backends
 from fastem.datasets import make_mixture
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

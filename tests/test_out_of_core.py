@@ -13,7 +13,7 @@ from fastem import GaussianMixture, fit_file
 from fastem._data import (
     CHUNKS_HELD,
     INIT_SAMPLE_SHARE,
-    ROW_MULTIPLE,
+    TASK_ROWS,
     ArrayRows,
     rows_within,
     sample_rows,
@@ -38,9 +38,9 @@ def mixture_data():
 
 
 def test_chunks_are_whole_tasks_within_the_budget():
-    assert rows_within(10 * 2**20, 100, 10**9) % ROW_MULTIPLE == 0
+    assert rows_within(10 * 2**20, 100, 10**9) % TASK_ROWS == 0
     assert rows_within(10 * 2**20, 100, 10**9) * 100 <= 10 * 2**20
-    assert rows_within(10, 100, 10**9) == ROW_MULTIPLE  # at least one task
+    assert rows_within(10, 100, 10**9) == TASK_ROWS  # at least one task
     assert rows_within(10 * 2**20, 100, 5000) == 5000
 
 

@@ -26,7 +26,8 @@ from . import _validation
 from ._mixture import Mixture
 from ._stats import SufficientStats
 
-ROW_MULTIPLE = 1024  # chunks hold whole kernel tasks (backends._compiled.TASK_ROWS)
+TASK_ROWS = 1024  # rows per kernel task (a whole number of either kernel family's row
+# blocks): fixed, so results never depend on the thread count; chunks hold whole tasks
 CHUNKS_HELD = 2  # a chunk is half the budget: one is alive at a time (each loop drops it
 # before reading the next), the other half covers what a pass allocates beside it
 INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
@@ -47,11 +48,11 @@ def working_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def rows_within(budget_bytes: int, bytes_per_row: int, n_samples: int) -> int:
-    """The most rows whose buffers fit the budget: a multiple of ROW_MULTIPLE, at least one."""
+    """The most rows whose buffers fit the budget: a multiple of TASK_ROWS, at least one."""
     rows = budget_bytes // max(bytes_per_row, 1)
-    if rows >= ROW_MULTIPLE:
-        rows -= rows % ROW_MULTIPLE
-    return int(min(max(rows, ROW_MULTIPLE), n_samples))
+    if rows >= TASK_ROWS:
+        rows -= rows % TASK_ROWS
+    return int(min(max(rows, TASK_ROWS), n_samples))
 
 
 def initialisation_sample_rows(n_samples: int, n_features: int, min_rows: int = 1,

@@ -36,6 +36,12 @@ from ._mixture import (
 from .covariance import layout_of
 
 FORMAT = "fastem.GaussianMixture"
+ESTIMATORS: dict[str, type] = {}  # format tag -> estimator class, filled by register()
+
+
+def register(tag: str, estimator_class: type) -> None:
+    """Let :func:`load` build ``estimator_class`` from files tagged ``tag``."""
+    ESTIMATORS[tag] = estimator_class
 FORMAT_VERSION = 1
 FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
                  "lower_bounds_")
@@ -133,8 +139,8 @@ def _fail(message: str):
     raise ModelFileError(message)
 
 
-def _members(archive: zipfile.ZipFile, file_size: int) -> dict:
-    """The archive's members by key, after checking the format tag, names and sizes."""
+def _members(archive: zipfile.ZipFile, file_size: int) -> tuple[dict, type]:
+    """The archive's members by key and the class its format tag names, all checked."""
     members = {}
     compressed = 0
     for info in archive.infolist():
@@ -155,7 +161,7 @@ def _members(archive: zipfile.ZipFile, file_size: int) -> dict:
         tag = _read(archive, members, "format", "U", ())[()] if "format" in members else None
     except ModelFileError as error:
         _fail(f"not a fastem model file ({error})")
-    if tag != FORMAT:
+    if tag not in ESTIMATORS:
         _fail(f"not a fastem model file (no '{FORMAT}' format tag)")
     unexpected = sorted(set(members) - set(MEMBERS))
     if unexpected:
@@ -164,7 +170,7 @@ def _members(archive: zipfile.ZipFile, file_size: int) -> dict:
     missing = [key for key in REQUIRED if key not in members]
     if missing:
         _fail(f"missing {', '.join(missing)}")
-    return members
+    return members, ESTIMATORS[str(tag)]
 
 
 def _header(archive, info) -> tuple:
@@ -221,7 +227,8 @@ def _depth(value, level: int = 0) -> int:
     return level
 
 
-def _params(archive, members, n_components: int, n_features: int) -> dict:
+def _params(archive, members, estimator_class: type, n_components: int,
+            n_features: int) -> dict:
     """The constructor parameters, from bounded, checked JSON."""
     n_numbers = 4 * n_components * (1 + n_features + n_features**2)  # the *_init arrays, if any
     max_chars = (1 << 12) + PARAMS_CHARS_PER_NUMBER * n_numbers
@@ -234,9 +241,7 @@ def _params(archive, members, n_components: int, n_features: int) -> dict:
         _fail("its parameters are not a JSON object")
     if _depth(params) > MAX_JSON_DEPTH:
         _fail("its parameters are nested deeper than a model's")
-    from .gaussian_mixture import GaussianMixture
-
-    known = GaussianMixture().get_params()
+    known = estimator_class().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
         _fail(f"unknown parameter(s) {', '.join(map(repr, unknown))[:200]}")
@@ -257,9 +262,8 @@ def _scalar(archive, members, key: str, kind: str):
 
 def _read_model(archive: zipfile.ZipFile, file_size: int):
     from .backends import BACKENDS
-    from .gaussian_mixture import GaussianMixture
 
-    members = _members(archive, file_size)
+    members, estimator_class = _members(archive, file_size)
     version = _scalar(archive, members, "format_version", "iu")
     if version > FORMAT_VERSION:
         fastem_version = _scalar(archive, members, "fastem_version", "U")
@@ -271,9 +275,9 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
     if len(means_shape) != 2 or min(means_shape) < 1:
         _fail(f"means_ has shape {means_shape}; expected (n_components, n_features)")
     n_components, n_features = means_shape
-    params = _params(archive, members, n_components, n_features)
+    params = _params(archive, members, estimator_class, n_components, n_features)
     try:
-        model = GaussianMixture(**params)
+        model = estimator_class(**params)
         from ._validation import check_parameters
 
         check_parameters(model)

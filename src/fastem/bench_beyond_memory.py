@@ -104,7 +104,7 @@ _OUT_OF_CORE_SCRIPT = textwrap.dedent("""
 
 def out_of_core(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3) -> dict:
     """Time per iteration out of core and in memory, and the out-of-core fit's extra memory."""
-    from .bench import Case, initial_parameters
+    from ._bench_cases import Case, initial_parameters
     from .datasets import make_mixture
 
     n_samples, n_features, n_components = REFERENCE
@@ -134,7 +134,7 @@ def dask_cluster(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int
     from dask.distributed import Client, LocalCluster
 
     from . import GaussianMixture
-    from .bench import Case, initial_parameters
+    from ._bench_cases import Case, initial_parameters
     from .datasets import make_mixture
 
     n_samples, n_features, n_components = REFERENCE

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _validation
+from . import _persistence, _validation
 from ._dask import is_dask_array
 from ._data import ArrayRows, is_out_of_core
 from ._em import EMRun, run_em
@@ -550,9 +550,7 @@ default='kmeans'
         >>> bool(np.array_equal(load(path).predict_proba(X), model.predict_proba(X)))
         True
         """
-        from ._persistence import save
-
-        save(self, path)
+        _persistence.save(self, path)
 
     # --- prediction -----------------------------------------------------------
 
@@ -759,3 +757,6 @@ default='kmeans'
         aic : float
         """
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+
+_persistence.register(_persistence.FORMAT, GaussianMixture)

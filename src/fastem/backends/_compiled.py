@@ -14,13 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .._data import working_dtype
+from .._data import TASK_ROWS, working_dtype
 from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
 from .._stats import SufficientStats
 from ._boundary import call_kernel
 
-TASK_ROWS = 1024  # rows per task (a whole number of either family's row blocks): fixed, so results
-# never depend on the thread count
 PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
 MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
 
