@@ -34,8 +34,9 @@ class OutOfCore:
         self.budget_mib = X.nbytes / BUDGET_SHARE / 2**20
         self.config = lambda: config_context(working_memory=self.budget_mib)
         init = initial_parameters(X, SHAPES["full-16"][2], "full")
-        self.model = GaussianMixture(SHAPES["full-16"][2], tol=0.0, max_iter=1,
-                                     warm_start=True, **init)
+        self.model = GaussianMixture(
+            SHAPES["full-16"][2], tol=0.0, max_iter=1, warm_start=True, **init
+        )
         with self.config():
             self.model.fit(self.mapped)  # kernels loaded, file in the page cache
 
@@ -72,13 +73,15 @@ class DaskLocalCluster:
         set_threads()
         quiet()
         X = dataset("full-16")
-        self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                    dashboard_address=None)
+        self.cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        )
         self.client = Client(self.cluster)
         self.X = da.from_array(X, chunks=(-(-X.shape[0] // 16), X.shape[1])).persist()
         init = initial_parameters(X, SHAPES["full-16"][2], "full")
-        self.model = GaussianMixture(SHAPES["full-16"][2], tol=0.0, max_iter=1,
-                                     warm_start=True, **init).fit(self.X)
+        self.model = GaussianMixture(
+            SHAPES["full-16"][2], tol=0.0, max_iter=1, warm_start=True, **init
+        ).fit(self.X)
 
     def teardown(self):
         self.client.close()

@@ -6,8 +6,7 @@ from .common import SHAPES, dataset, initial_parameters, quiet, require_backend,
 class EMIteration:
     """One EM iteration (fused E-step + M-step) of fastem on the reference shapes."""
 
-    params = (list(SHAPES), ["full", "diag"], ["float64", "float32"],
-              ["numba", "cython", "numpy"])
+    params = (list(SHAPES), ["full", "diag"], ["float64", "float32"], ["numba", "cython", "numpy"])
     param_names = ["shape", "covariance", "dtype", "backend"]
     timeout = 900
 
@@ -20,11 +19,25 @@ class EMIteration:
         self.X = dataset(shape, dtype)
         n_components = SHAPES[shape][2]
         init = initial_parameters(self.X, n_components, covariance)
-        self.model = GaussianMixture(n_components, covariance_type=covariance, tol=0.0,
-                                     max_iter=1, warm_start=True, backend=backend, **init)
+        self.model = GaussianMixture(
+            n_components,
+            covariance_type=covariance,
+            tol=0.0,
+            max_iter=1,
+            warm_start=True,
+            backend=backend,
+            **init,
+        )
         self.model.fit(self.X[:5000])  # compile or load the kernels outside the timing
-        self.model = GaussianMixture(n_components, covariance_type=covariance, tol=0.0,
-                                     max_iter=1, warm_start=True, backend=backend, **init)
+        self.model = GaussianMixture(
+            n_components,
+            covariance_type=covariance,
+            tol=0.0,
+            max_iter=1,
+            warm_start=True,
+            backend=backend,
+            **init,
+        )
         self.model.fit(self.X)
 
     def time_em_iteration(self, shape, covariance, dtype, backend):
@@ -49,8 +62,9 @@ class SklearnEMIteration:
         self.X = dataset(shape)
         n_components = SHAPES[shape][2]
         init = initial_parameters(self.X, n_components, covariance)
-        self.model = GaussianMixture(n_components, covariance_type=covariance, tol=0.0,
-                                     max_iter=1, warm_start=True, **init).fit(self.X)
+        self.model = GaussianMixture(
+            n_components, covariance_type=covariance, tol=0.0, max_iter=1, warm_start=True, **init
+        ).fit(self.X)
 
     def time_em_iteration(self, shape, covariance):
         # E-step and M-step alone: fit() would add scikit-learn's final E-step
@@ -85,7 +99,6 @@ class Fit:
     def track_iterations(self, shape):
         from fastem import GaussianMixture
 
-        return GaussianMixture(self.n_components, max_iter=200, random_state=0).fit(
-            self.X).n_iter_
+        return GaussianMixture(self.n_components, max_iter=200, random_state=0).fit(self.X).n_iter_
 
     track_iterations.unit = "iterations"

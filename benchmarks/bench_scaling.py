@@ -52,9 +52,11 @@ def _first_fit_seconds(backend, cache_dir=None):
     env = dict(os.environ)
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
-    script = ("import numpy as np; from fastem import GaussianMixture; "
-              f"GaussianMixture(3, random_state=0, backend={backend!r}).fit("
-              "np.random.default_rng(0).normal(size=(1000, 4)))")
+    script = (
+        "import numpy as np; from fastem import GaussianMixture; "
+        f"GaussianMixture(3, random_state=0, backend={backend!r}).fit("
+        "np.random.default_rng(0).normal(size=(1000, 4)))"
+    )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", script], env=env, check=True)
     return time.perf_counter() - started

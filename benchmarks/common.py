@@ -52,8 +52,7 @@ def dataset(shape, dtype="float64"):
 
     n_samples, n_features, n_components = SHAPES[shape]
     n_samples = max(2000, int(n_samples * SCALE))
-    X, _ = make_mixture(n_samples, n_features, n_components, dtype=np.dtype(dtype),
-                        random_state=0)
+    X, _ = make_mixture(n_samples, n_features, n_components, dtype=np.dtype(dtype), random_state=0)
     return X
 
 

@@ -15,9 +15,7 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 # Every backend that runs here; FASTEM_TEST_BACKENDS=numba,numpy narrows it.
 _AVAILABLE = [name for name, reason in available_backends().items() if reason is None]
 BACKENDS = [
-    name
-    for name in os.environ.get("FASTEM_TEST_BACKENDS", ",".join(_AVAILABLE)).split(",")
-    if name
+    name for name in os.environ.get("FASTEM_TEST_BACKENDS", ",".join(_AVAILABLE)).split(",") if name
 ]
 COMPILED_BACKENDS = [name for name in BACKENDS if name != "numpy"]
 
@@ -78,8 +76,9 @@ def kmeans_start(X, covariance_type="full", n_components=4):
     """Initial parameters from fastem's k-means on X: one start shared by compared fits."""
     from fastem import GaussianMixture
 
-    start = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=0,
-                            random_state=0)
+    start = GaussianMixture(
+        n_components, covariance_type=covariance_type, max_iter=0, random_state=0
+    )
     return init_arrays(start.fit(X)._mixture)
 
 

@@ -25,8 +25,12 @@ N_ROWS = 400
 
 
 def _data(n_features: int, rng) -> np.ndarray:
-    return np.concatenate([rng.normal(size=(N_ROWS // 2, n_features)),
-                           rng.normal(size=(N_ROWS // 2, n_features)) + 4.0])
+    return np.concatenate(
+        [
+            rng.normal(size=(N_ROWS // 2, n_features)),
+            rng.normal(size=(N_ROWS // 2, n_features)) + 4.0,
+        ]
+    )
 
 
 def _base_models(directory: Path) -> list[Path]:
@@ -34,14 +38,23 @@ def _base_models(directory: Path) -> list[Path]:
 
     rng = np.random.default_rng(0)
     paths = []
-    for covariance_type, dtype in (("full", np.float64), ("tied", np.float64),
-                                   ("diag", np.float64), ("spherical", np.float64),
-                                   ("full", np.float32)):
+    for covariance_type, dtype in (
+        ("full", np.float64),
+        ("tied", np.float64),
+        ("diag", np.float64),
+        ("spherical", np.float64),
+        ("full", np.float32),
+    ):
         X = _data(3, rng).astype(dtype)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = GaussianMixture(2, covariance_type=covariance_type, random_state=0,
-                                    max_iter=20, means_init=X[[0, -1]].astype(np.float64))
+            model = GaussianMixture(
+                2,
+                covariance_type=covariance_type,
+                random_state=0,
+                max_iter=20,
+                means_init=X[[0, -1]].astype(np.float64),
+            )
             model.fit(X)
         if covariance_type == "diag":
             model.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
@@ -71,21 +84,29 @@ def _write(path: Path, members: dict, compression=zipfile.ZIP_STORED) -> None:
 def _lying_header(shape: tuple, descr: str = "<f8", n_bytes: int = 64) -> bytes:
     """An .npy member whose header declares ``shape`` but which holds ``n_bytes`` of data."""
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
-                                                  "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
     return buffer.getvalue() + b"\0" * n_bytes
 
 
 def _member_mutations(members: dict, rng) -> list[tuple[str, dict]]:
     """(name, new members) for each change of one member."""
     out = []
-    for key in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
-                "lower_bounds_"):
+    for key in (
+        "weights_",
+        "means_",
+        "covariances_",
+        "precisions_",
+        "precisions_cholesky_",
+        "lower_bounds_",
+    ):
         value = members[key]
         changes = {
             "extra-row": np.concatenate([value, value[:1]]) if value.ndim else value,
             "extra-column": np.concatenate([value, value[..., :1]], axis=-1)
-            if value.ndim else value,
+            if value.ndim
+            else value,
             "flattened": value.ravel(),
             "3d": value.reshape((1,) * (3 - min(value.ndim, 3)) + value.shape),
             "int": value.astype(np.int64),
@@ -101,14 +122,16 @@ def _member_mutations(members: dict, rng) -> list[tuple[str, dict]]:
         }
         for name, changed in changes.items():
             out.append((f"{key}-{name}", {**members, key: changed}))
-    for key, values in (("n_features_in_", (7, 0, -1, 10**12, "3", 2.5)),
-                        ("n_iter_", (-1, 10**9, 3.5)),
-                        ("converged_", ("yes", 2.0)),
-                        ("lower_bound_", (np.nan, np.inf, "x")),
-                        ("backend_", ("gpu", 7, "numba" * 2000)),
-                        ("format_version", (0, 2, -5, "1")),
-                        ("format", ("fastem.Other", 1)),
-                        ("feature_names_in_", (np.array(["a"]), np.arange(3)))):
+    for key, values in (
+        ("n_features_in_", (7, 0, -1, 10**12, "3", 2.5)),
+        ("n_iter_", (-1, 10**9, 3.5)),
+        ("converged_", ("yes", 2.0)),
+        ("lower_bound_", (np.nan, np.inf, "x")),
+        ("backend_", ("gpu", 7, "numba" * 2000)),
+        ("format_version", (0, 2, -5, "1")),
+        ("format", ("fastem.Other", 1)),
+        ("feature_names_in_", (np.array(["a"]), np.arange(3))),
+    ):
         for value in values:
             out.append((f"{key}-{str(value)[:12]}", {**members, key: np.asarray(value)}))
     return out
@@ -136,14 +159,18 @@ def _params_mutations(members: dict) -> list[tuple[str, dict]]:
     }
     for covariance_type in ("full", "tied", "diag", "spherical"):
         changed[f"covariance-{covariance_type}"] = json.dumps(
-            {**params, "covariance_type": covariance_type, "means_init": None})
-    return [(f"params-{name}", {**members, "params": np.array(text)})
-            for name, text in changed.items()]
+            {**params, "covariance_type": covariance_type, "means_init": None}
+        )
+    return [
+        (f"params-{name}", {**members, "params": np.array(text)}) for name, text in changed.items()
+    ]
 
 
 def _archive_mutations(members: dict) -> list[tuple[str, dict | bytes]]:
-    missing = [(f"missing-{key}", {k: v for k, v in members.items() if k != key})
-               for key in ("weights_", "params", "n_features_in_", "format")]
+    missing = [
+        (f"missing-{key}", {k: v for k, v in members.items() if k != key})
+        for key in ("weights_", "params", "n_features_in_", "format")
+    ]
     return missing + [
         ("extra-member", {**members, "extra": np.ones(3)}),
         ("pickle-member", {**members, "weights_": np.array([{"evil": 1}], dtype=object)}),
@@ -172,8 +199,11 @@ def make_corpus(directory: Path, byte_mutations: int = 12) -> list[Path]:
         paths.append(base)
         members = _members(base)
         stem = base.stem.removeprefix("base-")
-        cases = (_member_mutations(members, rng) + _params_mutations(members)
-                 + _archive_mutations(members))
+        cases = (
+            _member_mutations(members, rng)
+            + _params_mutations(members)
+            + _archive_mutations(members)
+        )
         for name, changed in cases:
             path = directory / f"{stem}-{name}.npz"
             _write(path, changed)
@@ -183,8 +213,11 @@ def make_corpus(directory: Path, byte_mutations: int = 12) -> list[Path]:
             path.write_bytes(data)
             paths.append(path)
         bomb = directory / f"{stem}-zip-bomb.npz"
-        _write(bomb, {**members, "covariances_": _lying_header((1 << 23,), n_bytes=1 << 26)},
-               zipfile.ZIP_DEFLATED)
+        _write(
+            bomb,
+            {**members, "covariances_": _lying_header((1 << 23,), n_bytes=1 << 26)},
+            zipfile.ZIP_DEFLATED,
+        )
         duplicate = directory / f"{stem}-duplicate-member.npz"
         _write(duplicate, members)
         with warnings.catch_warnings():
@@ -209,8 +242,9 @@ def try_file(path: Path) -> dict:
             proba = model.predict_proba(X)
             scores = model.score_samples(X)
             model.sample(5)
-        outcome = "model" if np.all(np.isfinite(proba)) and np.all(np.isfinite(scores)) \
-            else "non-finite"
+        outcome = (
+            "model" if np.all(np.isfinite(proba)) and np.all(np.isfinite(scores)) else "non-finite"
+        )
     except ValueError as error:
         outcome = "ValueError" if str(path) in str(error) else f"unnamed ValueError: {error}"
     except Exception as error:  # noqa: BLE001 - every other exception is a finding

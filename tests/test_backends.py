@@ -26,6 +26,7 @@ def _parity(dtype, covariance_type):
     single = np.dtype(dtype) == np.float32 and covariance_type in ("full", "tied")
     return SINGLE_PARITY if single else KERNEL_PARITY
 
+
 # Row counts that are not multiples of the block or task sizes, so padding lanes,
 # short blocks and short tasks are all exercised.
 ROW_COUNTS = [1, 63, 1000, 20_011]
@@ -55,8 +56,9 @@ def _assert_stats_close(actual, expected, tolerance):
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_accumulate_matches_reference(compiled_backend, covariance_type, dtype, weighted,
-                                      n_samples):
+def test_accumulate_matches_reference(
+    compiled_backend, covariance_type, dtype, weighted, n_samples
+):
     rng = np.random.default_rng(n_samples)
     mixture = random_mixture(rng, covariance_type, n_components=5, n_features=7)
     X = _data(n_samples, 7, dtype)
@@ -69,8 +71,9 @@ def test_accumulate_matches_reference(compiled_backend, covariance_type, dtype, 
 @pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5, 6, 8, 10, 13])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_every_feature_count_matches_reference(compiled_backend, covariance_type, dtype,
-                                               n_features):
+def test_every_feature_count_matches_reference(
+    compiled_backend, covariance_type, dtype, n_features
+):
     # The full kernels take features four at a time (diagonal steps that centre their
     # rows, squares below them) and the last D mod 4 one by one: every split of D.
     rng = np.random.default_rng(n_features)
@@ -100,14 +103,14 @@ def test_weighted_log_prob_matches_reference(compiled_backend, covariance_type, 
 
 @pytest.mark.parametrize("offset", [0.0, 1e4])
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_float32_distances_are_as_accurate_as_float32_allows(compiled_backend,
-                                                             covariance_type, offset):
+def test_float32_distances_are_as_accurate_as_float32_allows(
+    compiled_backend, covariance_type, offset
+):
     """float32 rows: y = (x − μ) U in float32 stays within a few float32 roundings of
     the float64 result on the same values, also far from the origin (x − μ is taken
     before rounding; rounding μ to float32 first would cost ~1e-3 here)."""
     rng = np.random.default_rng(11)
-    mixture = random_mixture(rng, covariance_type, n_components=4, n_features=9,
-                             offset=offset)
+    mixture = random_mixture(rng, covariance_type, n_components=4, n_features=9, offset=offset)
     X = (offset + _data(3001, 9, np.float64, seed=12)).astype(np.float32)
     exact = numpy_backend.weighted_log_prob(X.astype(np.float64), mixture)
     single = get_backend(compiled_backend).weighted_log_prob(X, mixture)
@@ -156,8 +159,14 @@ def test_full_fit_matches_reference(compiled_backend, covariance_type, dtype, we
     sample_weight = _weights(X.shape[0], weighted)
     fits = {}
     for backend in (compiled_backend, "numpy"):
-        model = GaussianMixture(3, covariance_type=covariance_type, tol=0.0, max_iter=20,
-                                random_state=0, backend=backend)
+        model = GaussianMixture(
+            3,
+            covariance_type=covariance_type,
+            tol=0.0,
+            max_iter=20,
+            random_state=0,
+            backend=backend,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits[backend] = model.fit(X, sample_weight=sample_weight)
@@ -177,8 +186,15 @@ def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_ty
     sample_weight = _weights(X.shape[0], True)
     fitted = []
     for threads in (1, 2):
-        model = GaussianMixture(4, covariance_type=covariance_type, tol=0.0, max_iter=5,
-                                random_state=1, backend=compiled_backend, n_jobs=threads)
+        model = GaussianMixture(
+            4,
+            covariance_type=covariance_type,
+            tol=0.0,
+            max_iter=5,
+            random_state=1,
+            backend=compiled_backend,
+            n_jobs=threads,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, sample_weight=sample_weight)
@@ -190,8 +206,7 @@ def test_one_and_two_threads_give_identical_bits(compiled_backend, covariance_ty
     np.testing.assert_array_equal(one.predict_proba(X[:5000]), two.predict_proba(X[:5000]))
 
 
-def test_statistics_do_not_depend_on_how_rows_are_grouped_into_calls(compiled_backend,
-                                                                     monkeypatch):
+def test_statistics_do_not_depend_on_how_rows_are_grouped_into_calls(compiled_backend, monkeypatch):
     """Per-call grouping (set by a memory budget) must not change a single bit."""
     backend = get_backend(compiled_backend)
     mixture = random_mixture(np.random.default_rng(2), "full", 4, 6)
@@ -220,7 +235,8 @@ def test_compiled_backends_agree_with_each_other():
         _assert_stats_close(cython_stats, numba_stats, tolerance)
         np.testing.assert_allclose(
             get_backend("cython").weighted_log_prob(X, mixture),
-            get_backend("numba").weighted_log_prob(X, mixture), rtol=tolerance,
+            get_backend("numba").weighted_log_prob(X, mixture),
+            rtol=tolerance,
         )
 
 
@@ -292,8 +308,7 @@ def test_backend_environment_variable_overrides_auto(monkeypatch, blobs):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_n_jobs_sets_the_kernels_threads_and_restores_them(compiled_backend, monkeypatch,
-                                                           blobs):
+def test_n_jobs_sets_the_kernels_threads_and_restores_them(compiled_backend, monkeypatch, blobs):
     backend = get_backend(compiled_backend)
     before = backend.threads.get_num_threads()
     seen = []
@@ -305,8 +320,9 @@ def test_n_jobs_sets_the_kernels_threads_and_restores_them(compiled_backend, mon
 
     monkeypatch.setattr(backend, "accumulate", recording)
     wanted = min(2, backend.max_threads)
-    GaussianMixture(3, max_iter=3, tol=0.0, random_state=0, backend=compiled_backend,
-                    n_jobs=wanted).fit(blobs)
+    GaussianMixture(
+        3, max_iter=3, tol=0.0, random_state=0, backend=compiled_backend, n_jobs=wanted
+    ).fit(blobs)
     assert seen and set(seen) == {wanted}
     assert backend.threads.get_num_threads() == before
 
@@ -318,26 +334,36 @@ def test_n_jobs_minus_one_means_every_available_core(compiled_backend, monkeypat
     backend = get_backend(compiled_backend)
     seen = []
     accumulate = backend.accumulate
-    monkeypatch.setattr(backend, "accumulate",
-                        lambda *a: (seen.append(backend.threads.get_num_threads()),
-                                    accumulate(*a)))
-    GaussianMixture(2, max_iter=2, tol=0.0, random_state=0, backend=compiled_backend,
-                    n_jobs=-1).fit(blobs)
+    monkeypatch.setattr(
+        backend,
+        "accumulate",
+        lambda *a: (seen.append(backend.threads.get_num_threads()), accumulate(*a)),
+    )
+    GaussianMixture(
+        2, max_iter=2, tol=0.0, random_state=0, backend=compiled_backend, n_jobs=-1
+    ).fit(blobs)
     assert set(seen) == {min(available_cores(), backend.max_threads)}
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_blas_is_held_to_one_thread_while_compiled_kernels_run(compiled_backend, monkeypatch,
-                                                               blobs):
+def test_blas_is_held_to_one_thread_while_compiled_kernels_run(
+    compiled_backend, monkeypatch, blobs
+):
     from threadpoolctl import threadpool_info
 
     backend = get_backend(compiled_backend)
     blas_threads = []
     accumulate = backend.accumulate
-    monkeypatch.setattr(backend, "accumulate", lambda *a: (
-        blas_threads.extend(p["num_threads"] for p in threadpool_info()
-                            if p["user_api"] == "blas"),
-        accumulate(*a)))
+    monkeypatch.setattr(
+        backend,
+        "accumulate",
+        lambda *a: (
+            blas_threads.extend(
+                p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"
+            ),
+            accumulate(*a),
+        ),
+    )
     GaussianMixture(2, max_iter=2, tol=0.0, random_state=0, backend=compiled_backend).fit(blobs)
     if not blas_threads:
         pytest.skip("threadpoolctl finds no BLAS library here")

@@ -19,8 +19,9 @@ def _fit(X, **params):
     return GaussianMixture(2, random_state=0, **params).fit(X)
 
 
-@pytest.mark.parametrize("value, word", [(np.nan, "NaN"), (np.inf, "infinite"),
-                                         (-np.inf, "infinite")])
+@pytest.mark.parametrize(
+    "value, word", [(np.nan, "NaN"), (np.inf, "infinite"), (-np.inf, "infinite")]
+)
 def test_non_finite_x_names_count_and_position(X, value, word):
     X = X.copy()
     X[17, 1] = value
@@ -38,13 +39,16 @@ def test_non_finite_x_at_predict(X):
             method(bad)
 
 
-@pytest.mark.parametrize("bad_X, message", [
-    (np.empty((0, 2)), "0 sample"),
-    (np.arange(10.0), "Expected 2D array"),
-    (np.zeros((4, 3, 2)), "dim 3"),
-    (np.array([["a", "b"], ["c", "d"]], dtype=object), "convert|string"),
-    (np.ones((5, 2)) * (1 + 1j), "[Cc]omplex"),
-])
+@pytest.mark.parametrize(
+    "bad_X, message",
+    [
+        (np.empty((0, 2)), "0 sample"),
+        (np.arange(10.0), "Expected 2D array"),
+        (np.zeros((4, 3, 2)), "dim 3"),
+        (np.array([["a", "b"], ["c", "d"]], dtype=object), "convert|string"),
+        (np.ones((5, 2)) * (1 + 1j), "[Cc]omplex"),
+    ],
+)
 def test_malformed_x(bad_X, message):
     with pytest.raises(ValueError, match=message):
         _fit(bad_X)
@@ -55,17 +59,20 @@ def test_fewer_samples_than_components():
         GaussianMixture(5).fit(np.random.default_rng(0).normal(size=(4, 2)))
 
 
-@pytest.mark.parametrize("params, error, message", [
-    ({"n_components": 0}, ValueError, "n_components"),
-    ({"n_components": 1.5}, TypeError, "n_components"),
-    ({"covariance_type": "banana"}, ValueError, "covariance_type"),
-    ({"init_params": "banana"}, ValueError, "init_params"),
-    ({"backend": "banana"}, ValueError, "backend"),
-    ({"tol": -1.0}, ValueError, "tol"),
-    ({"reg_covar": -1e-6}, ValueError, "reg_covar"),
-    ({"max_iter": -1}, ValueError, "max_iter"),
-    ({"n_init": 0}, ValueError, "n_init"),
-])
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"n_components": 0}, ValueError, "n_components"),
+        ({"n_components": 1.5}, TypeError, "n_components"),
+        ({"covariance_type": "banana"}, ValueError, "covariance_type"),
+        ({"init_params": "banana"}, ValueError, "init_params"),
+        ({"backend": "banana"}, ValueError, "backend"),
+        ({"tol": -1.0}, ValueError, "tol"),
+        ({"reg_covar": -1e-6}, ValueError, "reg_covar"),
+        ({"max_iter": -1}, ValueError, "max_iter"),
+        ({"n_init": 0}, ValueError, "n_init"),
+    ],
+)
 def test_bad_parameter(X, params, error, message):
     params = {"n_components": 2, **params}
     with pytest.raises(error, match=message):
@@ -77,29 +84,35 @@ def test_max_iter_zero_is_allowed(X):
     assert model.means_.shape == (2, 2)
 
 
-@pytest.mark.parametrize("weights, message", [
-    (-np.ones(120), "negative"),
-    (np.full(120, np.nan), "NaN"),
-    (np.zeros(120), "sums to zero"),
-    (np.ones(119), "one weight per row"),
-    (np.ones((120, 2)), "one weight per row"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (-np.ones(120), "negative"),
+        (np.full(120, np.nan), "NaN"),
+        (np.zeros(120), "sums to zero"),
+        (np.ones(119), "one weight per row"),
+        (np.ones((120, 2)), "one weight per row"),
+    ],
+)
 def test_bad_sample_weight(X, weights, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(2).fit(X, sample_weight=weights)
 
 
-@pytest.mark.parametrize("covariance_type, params, message", [
-    ("full", {"weights_init": [0.5, 0.2]}, "normalized"),
-    ("full", {"weights_init": [0.5, 0.25, 0.25]}, "shape"),
-    ("full", {"means_init": np.zeros((3, 2))}, "shape"),
-    ("full", {"precisions_init": np.ones((2, 2, 2))}, "positive-definite"),
-    ("full", {"precisions_init": np.array([[[1.0, 0.5], [0.0, 1.0]]] * 2)}, "symmetric"),
-    ("full", {"precisions_init": np.ones((2, 3, 3))}, "shape"),
-    ("tied", {"precisions_init": -np.eye(2)}, "positive-definite"),
-    ("diag", {"precisions_init": -np.ones((2, 2))}, "positive"),
-    ("spherical", {"precisions_init": np.ones(3)}, "shape"),
-])
+@pytest.mark.parametrize(
+    "covariance_type, params, message",
+    [
+        ("full", {"weights_init": [0.5, 0.2]}, "normalized"),
+        ("full", {"weights_init": [0.5, 0.25, 0.25]}, "shape"),
+        ("full", {"means_init": np.zeros((3, 2))}, "shape"),
+        ("full", {"precisions_init": np.ones((2, 2, 2))}, "positive-definite"),
+        ("full", {"precisions_init": np.array([[[1.0, 0.5], [0.0, 1.0]]] * 2)}, "symmetric"),
+        ("full", {"precisions_init": np.ones((2, 3, 3))}, "shape"),
+        ("tied", {"precisions_init": -np.eye(2)}, "positive-definite"),
+        ("diag", {"precisions_init": -np.ones((2, 2))}, "positive"),
+        ("spherical", {"precisions_init": np.ones(3)}, "shape"),
+    ],
+)
 def test_bad_initial_parameters(X, covariance_type, params, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(2, covariance_type=covariance_type, **params).fit(X)
@@ -117,12 +130,16 @@ def test_predict_with_wrong_number_of_features(X):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("make", [
-    lambda X: (X * 10).astype(np.int64),
-    lambda X: X > 0,
-    lambda X: np.asfortranarray(X),
-    lambda X: np.repeat(X, 2, axis=1)[:, ::2],
-], ids=["int", "bool", "fortran", "strided"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: (X * 10).astype(np.int64),
+        lambda X: X > 0,
+        lambda X: np.asfortranarray(X),
+        lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+    ],
+    ids=["int", "bool", "fortran", "strided"],
+)
 def test_accepted_layouts_match_float64(X, backend, make):
     converted = make(X)
     as_float = np.ascontiguousarray(converted, dtype=np.float64)
@@ -146,8 +163,11 @@ def test_callers_arrays_are_never_written(X, backend, covariance_type):
     rng = np.random.default_rng(1)
     weights = rng.uniform(0.5, 2.0, size=X.shape[0])
     start = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
-    init = {"weights_init": start.weights_.copy(), "means_init": start.means_.copy(),
-            "precisions_init": start.precisions_.copy()}
+    init = {
+        "weights_init": start.weights_.copy(),
+        "means_init": start.means_.copy(),
+        "precisions_init": start.precisions_.copy(),
+    }
     arrays = [X, weights, *init.values()]
     copies = [a.copy() for a in arrays]
     for array in arrays:

@@ -32,8 +32,9 @@ def files(tmp_path_factory):
     np.savetxt(folder / "header.csv", X, delimiter=",", header="x,y,z", comments="")
     np.savetxt(folder / "plain.csv", X, delimiter=",")
     np.savetxt(folder / "data.tsv", X, delimiter="\t")
-    np.savetxt(folder / "weighted.csv", np.c_[X, weights], delimiter=",",
-               header="x,y,z,w", comments="")
+    np.savetxt(
+        folder / "weighted.csv", np.c_[X, weights], delimiter=",", header="x,y,z,w", comments=""
+    )
     np.savetxt(folder / "weights.csv", weights)
     np.save(folder / "data.npy", X)
     np.savez(folder / "data.npz", X=X)
@@ -46,8 +47,11 @@ def files(tmp_path_factory):
     (folder / "bom.csv").write_text("1.5,2\n1,2\n3,4\n", encoding="utf-8-sig")
     (folder / "semicolon.csv").write_text("x;y\n1.5;2\n1;2\n3;4\n")
     np.save(folder / "big-endian.npy", X.astype(">f8"))
-    np.savez(folder / "tampered.npz", format=np.array("fastem.GaussianMixture"),
-             params=np.array("[1, 2]"))
+    np.savez(
+        folder / "tampered.npz",
+        format=np.array("fastem.GaussianMixture"),
+        params=np.array("[1, 2]"),
+    )
     return folder, X, weights
 
 
@@ -59,8 +63,17 @@ def model_path(files):
 
 def _fit(files, *extra, name="model.npz"):
     folder, _, _ = files
-    result = _run("fit", str(folder / "header.csv"), "-k", "3", "--seed", "0",
-                  "-o", str(folder / name), *extra)
+    result = _run(
+        "fit",
+        str(folder / "header.csv"),
+        "-k",
+        "3",
+        "--seed",
+        "0",
+        "-o",
+        str(folder / name),
+        *extra,
+    )
     assert result.returncode == 0, result.stderr
     return result, folder / name
 
@@ -86,8 +99,7 @@ def test_every_format_gives_the_same_model(files, name):
     result = _run("fit", str(folder / name), "-k", "3", "-o", str(folder / f"{name}.npz"))
     assert result.returncode == 0, result.stderr
     reference = GaussianMixture(3, random_state=0).fit(X)
-    np.testing.assert_allclose(load(folder / f"{name}.npz").means_, reference.means_,
-                               rtol=1e-9)
+    np.testing.assert_allclose(load(folder / f"{name}.npz").means_, reference.means_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("source", ["column", "file"])
@@ -95,8 +107,9 @@ def test_weights_from_a_column_or_a_file(files, source):
     folder, X, weights = files
     data = folder / ("weighted.csv" if source == "column" else "header.csv")
     option = "w" if source == "column" else str(folder / "weights.csv")
-    result = _run("fit", str(data), "-k", "3", "--weights", option,
-                  "-o", str(folder / f"w-{source}.npz"))
+    result = _run(
+        "fit", str(data), "-k", "3", "--weights", option, "-o", str(folder / f"w-{source}.npz")
+    )
     assert result.returncode == 0, result.stderr
     reference = GaussianMixture(3, random_state=0).fit(X, sample_weight=weights)
     model = load(folder / f"w-{source}.npz")
@@ -105,12 +118,33 @@ def test_weights_from_a_column_or_a_file(files, source):
 
 
 def test_fit_options_reach_the_estimator(files):
-    _, path = _fit(files, "--covariance", "diag", "--dtype", "float32", "--max-iter", "7",
-                   "--tol", "0", "--n-init", "2", "--threads", "1", "--backend", "numpy",
-                   name="options.npz")
+    _, path = _fit(
+        files,
+        "--covariance",
+        "diag",
+        "--dtype",
+        "float32",
+        "--max-iter",
+        "7",
+        "--tol",
+        "0",
+        "--n-init",
+        "2",
+        "--threads",
+        "1",
+        "--backend",
+        "numpy",
+        name="options.npz",
+    )
     params = load(path).get_params()
-    assert (params["covariance_type"], params["max_iter"], params["tol"], params["n_init"],
-            params["n_jobs"], params["backend"]) == ("diag", 7, 0.0, 2, 1, "numpy")
+    assert (
+        params["covariance_type"],
+        params["max_iter"],
+        params["tol"],
+        params["n_init"],
+        params["n_jobs"],
+        params["backend"],
+    ) == ("diag", 7, 0.0, 2, 1, "numpy")
     assert load(path).n_iter_ == 7
 
 
@@ -121,8 +155,9 @@ def test_predict_and_score(files, model_path):
     printed = _run("predict", str(path), str(folder / "plain.csv"))
     assert printed.returncode == 0, printed.stderr
     np.testing.assert_array_equal(np.array(printed.stdout.split(), dtype=int), model.predict(X))
-    saved = _run("predict", str(path), str(folder / "data.npy"), "--proba",
-                 "-o", str(folder / "proba.npy"))
+    saved = _run(
+        "predict", str(path), str(folder / "data.npy"), "--proba", "-o", str(folder / "proba.npy")
+    )
     assert saved.returncode == 0, saved.stderr
     np.testing.assert_allclose(np.load(folder / "proba.npy"), model.predict_proba(X))
     scored = _run("score", str(path), str(folder / "data.npz"))
@@ -134,8 +169,10 @@ def test_predict_and_score(files, model_path):
 def test_predict_into_a_closed_pipe_exits_quietly(files, model_path):
     folder, _, _ = files
     path = model_path
-    command = (f"{FASTEM or sys.executable + ' -m fastem'} predict {path} "
-               f"{folder / 'plain.csv'} | head -n 1")
+    command = (
+        f"{FASTEM or sys.executable + ' -m fastem'} predict {path} "
+        f"{folder / 'plain.csv'} | head -n 1"
+    )
     result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=600)
     assert result.stdout.strip().isdigit()
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
@@ -144,8 +181,9 @@ def test_predict_into_a_closed_pipe_exits_quietly(files, model_path):
 def test_select_picks_the_true_number_of_components(files):
     folder, _, _ = files
     plot = ["--plot", str(folder / "bic.png")] if HAVE_MATPLOTLIB else []
-    result = _run("select", str(folder / "data.npy"), "-k", "1..5", *plot,
-                  "-o", str(folder / "best.npz"))
+    result = _run(
+        "select", str(folder / "data.npy"), "-k", "1..5", *plot, "-o", str(folder / "best.npz")
+    )
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+\d+\s+-", line)]
     assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
@@ -160,8 +198,19 @@ def test_select_picks_the_true_number_of_components(files):
 def test_select_over_covariance_models_prints_mclusts_table(files):
     folder, _, _ = files
     plot = ["--plot", str(folder / "models.png")] if HAVE_MATPLOTLIB else []
-    result = _run("select", str(folder / "data.npy"), "-k", "1..4", "--models", "EII,VVI,VVV",
-                  "--criterion", "icl", *plot, "-o", str(folder / "best-model.npz"))
+    result = _run(
+        "select",
+        str(folder / "data.npy"),
+        "-k",
+        "1..4",
+        "--models",
+        "EII,VVI,VVV",
+        "--criterion",
+        "icl",
+        *plot,
+        "-o",
+        str(folder / "best-model.npz"),
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ICL", "EII", "VVI", "VVV"]
@@ -181,14 +230,23 @@ def test_parquet_columns_are_read_by_name(files, tmp_path):
     _, X, weights = files
     columns = {"x": X[:, 0], "y": X[:, 1].astype(np.float32), "z": X[:, 2], "w": weights}
     parquet.write_table(pyarrow.table(columns), tmp_path / "data.parquet")
-    result = _run("fit", str(tmp_path / "data.parquet"), "-k", "3", "--weights", "w",
-                  "-o", str(tmp_path / "p.npz"))
+    result = _run(
+        "fit",
+        str(tmp_path / "data.parquet"),
+        "-k",
+        "3",
+        "--weights",
+        "w",
+        "-o",
+        str(tmp_path / "p.npz"),
+    )
     assert result.returncode == 0, result.stderr
     expected = np.c_[X[:, 0], X[:, 1].astype(np.float32), X[:, 2]]
     reference = GaussianMixture(3, random_state=0).fit(expected, sample_weight=weights)
     np.testing.assert_allclose(load(tmp_path / "p.npz").means_, reference.means_, rtol=1e-9)
-    parquet.write_table(pyarrow.table({"x": X[:, 0], "name": ["a"] * X.shape[0]}),
-                        tmp_path / "text.parquet")
+    parquet.write_table(
+        pyarrow.table({"x": X[:, 0], "name": ["a"] * X.shape[0]}), tmp_path / "text.parquet"
+    )
     bad = _run("fit", str(tmp_path / "text.parquet"), "-k", "2", "-o", str(tmp_path / "q.npz"))
     assert bad.returncode == 2
     assert "column 'name' is not numeric" in bad.stderr
@@ -213,9 +271,22 @@ def test_plot_without_matplotlib_says_how_to_install_it(files, model_path, tmp_p
     (tmp_path / "matplotlib").mkdir()  # a package that fails to import shadows the real one
     (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('hidden')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "fastem", "plot", str(path),
-                             str(folder / "data.npy"), "-o", str(tmp_path / "x.png")],
-                            capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastem",
+            "plot",
+            str(path),
+            str(folder / "data.npy"),
+            "-o",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 2
     assert 'pip install "fastem[plot]"' in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -225,11 +296,15 @@ def test_demo_prints_model_iterations_timing_and_draws_the_fit(tmp_path):
     result = _run("demo", "--n-samples", "20000", "--plot", "demo.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"(converged|stopped at max_iter) after \d+ iterations: .* ms per iteration",
-                     out)
+    assert re.search(
+        r"(converged|stopped at max_iter) after \d+ iterations: .* ms per iteration", out
+    )
     lines = [line.split() for line in out.splitlines()]
-    iterations = [float(parts[1]) for parts in lines
-                  if len(parts) >= 2 and parts[0].isdigit() and parts[1].startswith("-")]
+    iterations = [
+        float(parts[1])
+        for parts in lines
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].startswith("-")
+    ]
     assert len(iterations) >= 2
     assert iterations == sorted(iterations)  # EM never lowers the log-likelihood
     assert len(re.findall(r"^\s+\d+\s+0\.\d{4}\s+\[", out, flags=re.MULTILINE)) == 6
@@ -241,8 +316,15 @@ def test_demo_prints_model_iterations_timing_and_draws_the_fit(tmp_path):
 def test_info_names_backends_threads_cpu_and_cache():
     result = _run("info")
     assert result.returncode == 0, result.stderr
-    for needle in ("fastem ", "backends:", "numpy ", "'auto' uses:", "threads:", "cpu:",
-                   "numba cache:"):
+    for needle in (
+        "fastem ",
+        "backends:",
+        "numpy ",
+        "'auto' uses:",
+        "threads:",
+        "cpu:",
+        "numba cache:",
+    ):
         assert needle in result.stdout
 
 
@@ -256,8 +338,9 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(files):
 
 
 def test_verbose_logs_to_stderr(files):
-    verbose = _run("-vv", "fit", str(files[0] / "header.csv"), "-k", "3",
-                   "-o", str(files[0] / "verbose.npz"))
+    verbose = _run(
+        "-vv", "fit", str(files[0] / "header.csv"), "-k", "3", "-o", str(files[0] / "verbose.npz")
+    )
     assert verbose.returncode == 0, verbose.stderr
     assert re.search(r"fastem: EM iteration 1: lower bound", verbose.stderr)
 
@@ -267,25 +350,35 @@ def test_verbose_logs_to_stderr(files):
     [
         (["fit", "{f}/missing.csv", "-k", "2", "-o", "{f}/m.npz"], "missing.csv: no such file"),
         (["fit", "{f}/notes.dat", "-k", "2", "-o", "{f}/m.npz"], "unknown format '.dat'"),
-        (["fit", "{f}/letters.csv", "-k", "1", "-o", "{f}/m.npz"],
-         "column 'y' (2) is not numeric: 'abc' on line 3"),
+        (
+            ["fit", "{f}/letters.csv", "-k", "1", "-o", "{f}/m.npz"],
+            "column 'y' (2) is not numeric: 'abc' on line 3",
+        ),
         (["fit", "{f}/ragged.csv", "-k", "1", "-o", "{f}/m.npz"], "line 2 has 3 fields"),
         (["fit", "{f}/empty.csv", "-k", "1", "-o", "{f}/m.npz"], "the file is empty"),
         (["fit", "{f}/data.npy", "-k", "0", "-o", "{f}/m.npz"], "must be >= 1"),
         (["fit", "{f}/data.npy", "-k", "5000", "-o", "{f}/m.npz"], "n_samples >= n_components"),
         (["fit", "{f}/data.npy", "-k", "2", "--tol", "-1", "-o", "{f}/m.npz"], "'tol'"),
-        (["fit", "{f}/header.csv", "-k", "2", "--weights", "nope", "-o", "{f}/m.npz"],
-         "neither a column"),
-        (["fit", "{f}/data.npy", "-k", "2", "--backend", "gpu", "-o", "{f}/m.npz"],
-         "invalid choice"),
+        (
+            ["fit", "{f}/header.csv", "-k", "2", "--weights", "nope", "-o", "{f}/m.npz"],
+            "neither a column",
+        ),
+        (
+            ["fit", "{f}/data.npy", "-k", "2", "--backend", "gpu", "-o", "{f}/m.npz"],
+            "invalid choice",
+        ),
         (["select", "{f}/data.npy", "-k", "4..2"], "component counts"),
         (["predict", "{f}/missing.npz", "{f}/data.npy"], "no such model file"),
         (["predict", "{f}/data.npy", "{f}/data.npy"], "not a fastem model file"),
-        (["predict", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/out.xyz"],
-         "unknown output format"),
+        (
+            ["predict", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/out.xyz"],
+            "unknown output format",
+        ),
         (["score", "{f}/model.npz", "{f}/letters.csv"], "not numeric"),
-        (["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "0,7"],
-         "feature 7 does not exist"),
+        (
+            ["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "0,7"],
+            "feature 7 does not exist",
+        ),
         (["fit", "{f}/hex.csv", "-k", "1", "-o", "{f}/m.npz"], "line 1 mixes numbers and text"),
         (["fit", "{f}/nul.csv", "-k", "1", "-o", "{f}/m.npz"], "not a text file"),
         (["fit", "{f}/data.npy", "-k", "1", "-o", "{f}"], "is a directory"),
@@ -306,8 +399,9 @@ def test_user_mistakes_are_one_line_and_exit_2(files, model_path, args, message)
     assert lines[0].startswith("fastem")
 
 
-@pytest.mark.parametrize("name, rows", [("bom.csv", 3), ("semicolon.csv", 3),
-                                        ("big-endian.npy", 3000)])
+@pytest.mark.parametrize(
+    "name, rows", [("bom.csv", 3), ("semicolon.csv", 3), ("big-endian.npy", 3000)]
+)
 def test_byte_order_marks_semicolons_and_big_endian_files_are_read(files, name, rows):
     folder, _, _ = files
     result = _run("fit", str(folder / name), "-k", "1", "-o", str(folder / f"{name}.npz"))
@@ -324,14 +418,21 @@ def test_features_must_match_the_model(files, model_path, tmp_path):
 
 
 def test_bench_compares_with_sklearn():
-    result = subprocess.run([sys.executable, "-m", "fastem.bench", "--quick", "--case", "lowdim",
-                             "--scale", "0.005"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastem.bench", "--quick", "--case", "lowdim", "--scale", "0.005"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("lowdim"))
     speedup = float(re.search(r"([\d.]+)x", row).group(1))
     assert speedup > 0
-    floors = next(line for line in result.stdout.splitlines()
-                  if line.startswith("of which the dependencies' imports"))
+    floors = next(
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("of which the dependencies' imports")
+    )
     seconds = [float(value) for value in re.findall(r"([\d.]+) s\b", floors)]
     assert len(seconds) == (2 if "numba" in compiled_backends() else 1), floors
     assert all(value > 0 for value in seconds), floors

@@ -55,9 +55,11 @@ def start_from_labels(X, labels, covariance_type):
     centers = np.stack([X[labels == k].mean(axis=0) for k in range(n_components)])
     stats = _stats_from_labels(X, None, labels, centers, model.layout)
     mixture, _, _ = m_step(stats, 0.0, model)
-    return {"weights_init": mixture.weights, "means_init": mixture.means,
-            "precisions_init": precisions_from_cholesky(mixture.precisions_cholesky,
-                                                        model.layout)}
+    return {
+        "weights_init": mixture.weights,
+        "means_init": mixture.means,
+        "precisions_init": precisions_from_cholesky(mixture.precisions_cholesky, model.layout),
+    }
 
 
 @pytest.mark.parametrize("data_set", SETS)
@@ -66,11 +68,19 @@ def test_every_model_reaches_mclusts_optimum(data_set, name):
     X, labels = _load_set(data_set)
     n_samples, n_features = X.shape
     n_components = labels.max() + 1
-    model = GaussianMixture(n_components, covariance_type=name, reg_covar=0.0, tol=1e-13,
-                            max_iter=20_000, **start_from_labels(X, labels, name)).fit(X)
+    model = GaussianMixture(
+        n_components,
+        covariance_type=name,
+        reg_covar=0.0,
+        tol=1e-13,
+        max_iter=20_000,
+        **start_from_labels(X, labels, name),
+    ).fit(X)
     assert model.converged_
-    reference = {what: np.array(REFERENCE_VALUES[data_set, name, what])
-                 for what in ("loglik", "n_parameters", "weights", "means", "covariances")}
+    reference = {
+        what: np.array(REFERENCE_VALUES[data_set, name, what])
+        for what in ("loglik", "n_parameters", "weights", "means", "covariances")
+    }
     log_likelihood = model.score(X) * n_samples
     tolerance = 1e-6 * abs(reference["loglik"][0])
     assert model._n_parameters() == reference["n_parameters"][0]
@@ -80,8 +90,11 @@ def test_every_model_reaches_mclusts_optimum(data_set, name):
     assert abs(log_likelihood - reference["loglik"][0]) <= tolerance
     layout = get_model(name).layout
     covariances = as_full_covariances(model.covariances_, layout, n_components, n_features)
-    for what, ours in (("weights", model.weights_), ("means", model.means_),
-                       ("covariances", covariances)):
+    for what, ours in (
+        ("weights", model.weights_),
+        ("means", model.means_),
+        ("covariances", covariances),
+    ):
         assert relative_error(np.ravel(ours), reference[what]) < 1e-5, what
 
 
@@ -90,15 +103,25 @@ def test_bic_equals_mclusts_up_to_sign(name):
     if name in BETTER_THAN_MCLUST:
         pytest.skip("a higher likelihood than mclust's (see BETTER_THAN_MCLUST)")
     X, labels = _load_set("iris")
-    model = GaussianMixture(3, covariance_type=name, reg_covar=0.0, tol=1e-13,
-                            max_iter=20_000, **start_from_labels(X, labels, name)).fit(X)
+    model = GaussianMixture(
+        3,
+        covariance_type=name,
+        reg_covar=0.0,
+        tol=1e-13,
+        max_iter=20_000,
+        **start_from_labels(X, labels, name),
+    ).fit(X)
     mclust_bic = REFERENCE_VALUES["iris", name, "bic"][0]  # mclust: 2 loglik − p log n
     assert abs(model.bic(X) + mclust_bic) <= 1e-6 * abs(mclust_bic)
 
 
 def test_scikit_learns_four_are_mclusts_models():
     assert {name: get_model(name).name for name in SKLEARN_NAMES} == {
-        "full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+        "full": "VVV",
+        "tied": "EEE",
+        "diag": "VVI",
+        "spherical": "VII",
+    }
     assert len(MODELS) == 14 and len(COVARIANCE_TYPES) == 18
     with pytest.raises(ValueError, match="Unknown covariance model 'XYZ'"):
         get_model("XYZ")
@@ -135,8 +158,13 @@ def test_the_constraint_holds_in_the_fitted_covariances(name):
 @pytest.mark.parametrize("name", ["EII", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"])
 def test_every_backend_fits_every_model_alike(backend, name):
     X, labels = _load_set("diabetes")
-    params = dict(covariance_type=name, reg_covar=0.0, tol=0.0, max_iter=30,
-                  **start_from_labels(X, labels, name))
+    params = dict(
+        covariance_type=name,
+        reg_covar=0.0,
+        tol=0.0,
+        max_iter=30,
+        **start_from_labels(X, labels, name),
+    )
     model = GaussianMixture(3, backend=backend, **params).fit(X)
     reference = GaussianMixture(3, backend="numpy", **params).fit(X)
     assert relative_error(model.covariances_, reference.covariances_) < 1e-10
@@ -161,8 +189,10 @@ def _load_selection():
             bic = float(row["bic"]) if row["bic"] != "NA" else np.nan
             table[row["set"]][int(row["G"]), row["model"]] = bic
             if row["chosen"] == "1":
-                chosen[row["set"]] = {"n_components": int(row["G"]),
-                                      "covariance_type": row["model"]}
+                chosen[row["set"]] = {
+                    "n_components": int(row["G"]),
+                    "covariance_type": row["model"],
+                }
     return table, chosen
 
 
@@ -173,8 +203,13 @@ def test_selection_reproduces_mclusts_choice_from_its_partitions(data_set):
         partitions = np.array(list(csv.reader(handle))[1:], dtype=np.float64).astype(int)
     table, chosen = _load_selection()
     search = GaussianMixtureSelection(
-        n_components=range(1, 10), init_params={k: partitions[:, k - 1] for k in range(1, 10)},
-        reg_covar=0.0, tol=1e-9, max_iter=5000, min_component_size=0).fit(X)
+        n_components=range(1, 10),
+        init_params={k: partitions[:, k - 1] for k in range(1, 10)},
+        reg_covar=0.0,
+        tol=1e-9,
+        max_iter=5000,
+        min_component_size=0,
+    ).fit(X)
     assert search.best_params_ == chosen[data_set]
     ours = -search.criterion_table_  # mclust's BIC is 2 loglik − p log n
     theirs = np.array([[table[data_set][k, name] for name in MODELS] for k in range(1, 10)])
@@ -192,8 +227,9 @@ def test_the_hierarchical_start_finds_a_better_optimum_than_kmeans():
     """faithful, VVV, K = 4: k-means starts end at −1114.69 whatever the seed."""
     X, _ = _load_set("faithful")
     params = dict(reg_covar=0.0, tol=1e-10, max_iter=5000)
-    kmeans = max(GaussianMixture(4, random_state=seed, **params).fit(X).score(X)
-                 for seed in range(5))
+    kmeans = max(
+        GaussianMixture(4, random_state=seed, **params).fit(X).score(X) for seed in range(5)
+    )
     hc = GaussianMixture(4, init_params="hc", random_state=0, **params).fit(X)
     assert hc.score(X) * len(X) > kmeans * len(X) + 3.0
     assert np.min(hc.weights_) * len(X) > 10  # a real optimum, not a component on a few points
@@ -252,19 +288,29 @@ def two_blobs():
 @pytest.mark.parametrize("name", ["full", "EEV", "VEI", "tied"])
 def test_known_means_stay_and_the_covariances_are_taken_about_them(two_blobs, name):
     means = np.array([[0.2, -0.1], [4.8, 5.3]])
-    model = GaussianMixture(2, covariance_type=name, means_init=means, fixed="means",
-                            reg_covar=0.0, tol=1e-12, max_iter=2000, random_state=0)
+    model = GaussianMixture(
+        2,
+        covariance_type=name,
+        means_init=means,
+        fixed="means",
+        reg_covar=0.0,
+        tol=1e-12,
+        max_iter=2000,
+        random_state=0,
+    )
     model.fit(two_blobs)
     np.testing.assert_array_equal(model.means_, means)
     # one more M-step by hand: the scatter about the known means, under the final responsibilities
     resp = model.predict_proba(two_blobs)
     nk = resp.sum(axis=0)
-    scatter = np.stack([(resp[:, k, None] * (two_blobs - means[k])).T @ (two_blobs - means[k])
-                        for k in range(2)])
+    scatter = np.stack(
+        [(resp[:, k, None] * (two_blobs - means[k])).T @ (two_blobs - means[k]) for k in range(2)]
+    )
     layout = get_model(name).layout
     expected = get_model(name).covariances(
-        {"full": scatter, "tied": scatter.sum(axis=0)}.get(
-            layout, np.einsum("kii->ki", scatter)), nk)
+        {"full": scatter, "tied": scatter.sum(axis=0)}.get(layout, np.einsum("kii->ki", scatter)),
+        nk,
+    )
     assert relative_error(model.covariances_, expected) < 1e-6
     free = GaussianMixture(2, covariance_type=name).fit(two_blobs)
     assert model._n_parameters() == free._n_parameters() - 4
@@ -273,19 +319,28 @@ def test_known_means_stay_and_the_covariances_are_taken_about_them(two_blobs, na
 
 def test_known_weights_and_covariances_stay(two_blobs):
     precisions = np.stack([np.eye(2), np.eye(2) / 4.0])
-    model = GaussianMixture(2, weights_init=[0.6, 0.4], precisions_init=precisions,
-                            means_init=[[0, 0], [5, 5]], fixed=("weights", "covariances"),
-                            tol=1e-10, max_iter=500).fit(two_blobs)
+    model = GaussianMixture(
+        2,
+        weights_init=[0.6, 0.4],
+        precisions_init=precisions,
+        means_init=[[0, 0], [5, 5]],
+        fixed=("weights", "covariances"),
+        tol=1e-10,
+        max_iter=500,
+    ).fit(two_blobs)
     np.testing.assert_array_equal(model.weights_, [0.6, 0.4])
     np.testing.assert_allclose(model.covariances_, np.linalg.inv(precisions), rtol=1e-12)
     np.testing.assert_allclose(model.means_, [[0, 0], [5, 5]], atol=0.3)
     assert model._n_parameters() == 4  # the means alone
 
 
-@pytest.mark.parametrize("fixed, message", [
-    ("means", "holds the means at means_init, which is not given"),
-    (["weights", "mass"], "names parameters among"),
-])
+@pytest.mark.parametrize(
+    "fixed, message",
+    [
+        ("means", "holds the means at means_init, which is not given"),
+        (["weights", "mass"], "names parameters among"),
+    ],
+)
 def test_fixing_a_parameter_needs_its_value(two_blobs, fixed, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixture(2, fixed=fixed).fit(two_blobs)

@@ -22,9 +22,16 @@ ROWS_PER_BLOCK = 7_000  # not a multiple of the kernels' tasks: blocks end mid-t
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -36,15 +43,15 @@ def data():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_cluster_fit_equals_in_memory_fit(client, data, covariance_type):
-    params = dict(covariance_type=covariance_type, tol=0.0, max_iter=12,
-                  **kmeans_start(data, covariance_type))
+    params = dict(
+        covariance_type=covariance_type, tol=0.0, max_iter=12, **kmeans_start(data, covariance_type)
+    )
     in_memory = GaussianMixture(4, **params).fit(data)
     distributed_fit = GaussianMixture(4, **params).fit(da.from_array(data, ROWS_PER_BLOCK))
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert relative_error(getattr(distributed_fit, name), getattr(in_memory, name)) < 1e-10
     assert distributed_fit.n_iter_ == 12
-    np.testing.assert_allclose(distributed_fit.lower_bounds_, in_memory.lower_bounds_,
-                               rtol=1e-10)
+    np.testing.assert_allclose(distributed_fit.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
 
 
 def test_weighted_float32_cluster_fit(client, data):
@@ -53,8 +60,9 @@ def test_weighted_float32_cluster_fit(client, data):
     params = dict(tol=0.0, max_iter=8, **kmeans_start(X, "full"))
     in_memory = GaussianMixture(4, **params).fit(X, sample_weight=weights)
     for sample_weight in (weights, da.from_array(weights, 5_000)):  # rechunked to match X
-        fitted = GaussianMixture(4, **params).fit(da.from_array(X, ROWS_PER_BLOCK),
-                                                  sample_weight=sample_weight)
+        fitted = GaussianMixture(4, **params).fit(
+            da.from_array(X, ROWS_PER_BLOCK), sample_weight=sample_weight
+        )
         assert relative_error(fitted.covariances_, in_memory.covariances_) < 1e-10
 
 
@@ -76,8 +84,10 @@ def test_predictions_are_lazy_and_equal_in_memory(client, data):
     np.testing.assert_array_equal(model.score_samples(X).compute(), model.score_samples(data))
     assert model.score(X) == pytest.approx(model.score(data), rel=1e-12)
     assert model.bic(X) == pytest.approx(model.bic(data), rel=1e-12)
-    np.testing.assert_array_equal(GaussianMixture(4, random_state=0).fit_predict(X).compute(),
-                                  GaussianMixture(4, random_state=0).fit(X).predict(data))
+    np.testing.assert_array_equal(
+        GaussianMixture(4, random_state=0).fit_predict(X).compute(),
+        GaussianMixture(4, random_state=0).fit(X).predict(data),
+    )
 
 
 class _KillWorkerAt(logging.Handler):
@@ -129,8 +139,10 @@ def test_threaded_scheduler_without_a_cluster(data):
 @pytest.mark.parametrize(
     ("make_input", "message"),
     [
-        (lambda X: da.from_array(np.where(np.arange(X.shape[0])[:, None] == 9, np.nan, X), 7000),
-         "3 NaN"),
+        (
+            lambda X: da.from_array(np.where(np.arange(X.shape[0])[:, None] == 9, np.nan, X), 7000),
+            "3 NaN",
+        ),
         (lambda X: da.from_array(X[:, :, None], 7000), "Expected a 2D Dask array"),
         (lambda X: da.from_array(X.astype(str), 7000), "X holds strings"),
     ],
@@ -154,11 +166,14 @@ def test_bad_dask_weights_are_refused(data):
 
 
 def test_fastem_imports_and_fits_without_dask():
-    code = ("import sys; sys.modules['dask'] = None; sys.modules['dask.array'] = None\n"
-            "import numpy as np, fastem\n"
-            "X = np.random.default_rng(0).normal(size=(500, 2))\n"
-            "print(fastem.GaussianMixture(2, random_state=0).fit(X).n_iter_ > 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300)
+    code = (
+        "import sys; sys.modules['dask'] = None; sys.modules['dask.array'] = None\n"
+        "import numpy as np, fastem\n"
+        "X = np.random.default_rng(0).normal(size=(500, 2))\n"
+        "print(fastem.GaussianMixture(2, random_state=0).fit(X).n_iter_ > 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"

@@ -42,8 +42,9 @@ def _assert_valid(model):
 @pytest.mark.parametrize("case", DEGENERATE)
 def test_degenerate_data_gives_a_valid_model(case, covariance_type, reg_covar):
     # Every fit here also runs the suite's monotone lower-bound check (conftest).
-    model = _fit(DEGENERATE[case], n_components=4, covariance_type=covariance_type,
-                 reg_covar=reg_covar)
+    model = _fit(
+        DEGENERATE[case], n_components=4, covariance_type=covariance_type, reg_covar=reg_covar
+    )
     _assert_valid(model)
     assert np.all(np.isfinite(model.score_samples(DEGENERATE[case])))
 
@@ -61,13 +62,22 @@ def test_collapsed_component_is_repaired_with_a_warning(covariance_type, backend
         "diag": precision_scale[:, None] * np.ones(3),
         "spherical": precision_scale,
     }[covariance_type]
-    init = {"weights_init": [0.49, 0.49, 0.02],
-            "means_init": [np.zeros(3), np.full(3, 6.0), np.full(3, 40.0)],
-            "precisions_init": precisions}
+    init = {
+        "weights_init": [0.49, 0.49, 0.02],
+        "means_init": [np.zeros(3), np.full(3, 6.0), np.full(3, 40.0)],
+        "precisions_init": precisions,
+    }
     with pytest.warns(DegenerateComponentWarning, match=r"component 2 \(\+"):
         # (not _fit: it silences ConvergenceWarning, of which this is a subclass)
-        model = GaussianMixture(3, covariance_type=covariance_type, reg_covar=0.0,
-                                backend=backend, max_iter=20, tol=0.0, **init).fit(X)
+        model = GaussianMixture(
+            3,
+            covariance_type=covariance_type,
+            reg_covar=0.0,
+            backend=backend,
+            max_iter=20,
+            tol=0.0,
+            **init,
+        ).fit(X)
     _assert_valid(model)
     np.testing.assert_allclose(model.means_[2], 40.0)
     assert model.weights_[2] == pytest.approx(6 / X.shape[0], rel=1e-9)
@@ -93,8 +103,14 @@ def test_two_identical_initial_components(backend):
     start = _fit(_BASE, n_components=2)
     means = np.repeat(start.means_[:1], 2, axis=0)
     precisions = np.repeat(start.precisions_[:1], 2, axis=0)
-    model = _fit(_BASE, n_components=2, means_init=means, precisions_init=precisions,
-                 weights_init=[0.5, 0.5], backend=backend)
+    model = _fit(
+        _BASE,
+        n_components=2,
+        means_init=means,
+        precisions_init=precisions,
+        weights_init=[0.5, 0.5],
+        backend=backend,
+    )
     _assert_valid(model)  # symmetric start: EM keeps them equal, but stays valid
 
 
@@ -104,8 +120,14 @@ def test_component_whose_weight_goes_to_zero(backend):
     start = _fit(_BASE, n_components=2)
     means = np.r_[start.means_, [[1e3, 1e3, 1e3]]]
     precisions = np.r_[start.precisions_, start.precisions_[:1]]
-    model = _fit(_BASE, n_components=3, means_init=means, precisions_init=precisions,
-                 weights_init=[0.45, 0.45, 0.1], backend=backend)
+    model = _fit(
+        _BASE,
+        n_components=3,
+        means_init=means,
+        precisions_init=precisions,
+        weights_init=[0.45, 0.45, 0.1],
+        backend=backend,
+    )
     _assert_valid(model)
     assert model.weights_.min() < 1e-10
 

@@ -39,8 +39,9 @@ def test_integer_weights_equal_repeated_rows(mixture_data, covariance_type, back
     weights = np.random.default_rng(13).integers(0, 4, size=mixture_data.shape[0])
     init = _start(covariance_type)
     weighted = _fit(mixture_data, covariance_type, init, weights.astype(float), backend=backend)
-    repeated = _fit(np.repeat(mixture_data, weights, axis=0), covariance_type, init,
-                    backend=backend)
+    repeated = _fit(
+        np.repeat(mixture_data, weights, axis=0), covariance_type, init, backend=backend
+    )
     for attribute in ("weights_", "means_", "covariances_"):
         error = relative_error(getattr(weighted, attribute), getattr(repeated, attribute))
         assert error < 1e-10, f"{attribute}: relative error {error:.2e}"
@@ -125,8 +126,9 @@ def test_n_init_keeps_the_best_initialisation(mixture_data):
     stream = np.random.RandomState(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        singles = [GaussianMixture(3, random_state=stream, **params).fit(mixture_data)
-                   for _ in range(4)]
+        singles = [
+            GaussianMixture(3, random_state=stream, **params).fit(mixture_data) for _ in range(4)
+        ]
         best = GaussianMixture(3, n_init=4, random_state=0, **params).fit(mixture_data)
     bounds = [model.lower_bound_ for model in singles]
     assert len(set(bounds)) > 1  # the runs really differ
@@ -148,11 +150,9 @@ def test_sample_draws_from_the_fitted_mixture(mixture_data, covariance_type):
     model = _fit(mixture_data, covariance_type, _start(covariance_type))
     samples, labels = model.sample(60_000)
     assert samples.shape == (60_000, 3) and labels.shape == (60_000,)
-    np.testing.assert_allclose(np.bincount(labels, minlength=3) / 60_000, model.weights_,
-                               atol=0.01)
+    np.testing.assert_allclose(np.bincount(labels, minlength=3) / 60_000, model.weights_, atol=0.01)
     for k in range(3):
-        np.testing.assert_allclose(samples[labels == k].mean(axis=0), model.means_[k],
-                                   atol=0.1)
+        np.testing.assert_allclose(samples[labels == k].mean(axis=0), model.means_[k], atol=0.1)
 
 
 def test_inputs_are_never_modified(mixture_data):
@@ -190,7 +190,8 @@ def test_fit_allocates_nothing_of_size_n_by_k():
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) * 1024 / (X.shape[0] * K * 8))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     fraction_of_n_by_k = float(result.stdout.strip().splitlines()[-1])
     assert fraction_of_n_by_k < 0.25

@@ -7,8 +7,9 @@ from fastem import GaussianMixture
 from .conftest import BACKENDS, COVARIANCE_TYPES
 
 ESTIMATORS = [GaussianMixture()] + [
-    GaussianMixture(n_components=2, covariance_type=covariance_type, backend=backend,
-                    random_state=0)
+    GaussianMixture(
+        n_components=2, covariance_type=covariance_type, backend=backend, random_state=0
+    )
     for covariance_type in COVARIANCE_TYPES
     for backend in BACKENDS
 ]

@@ -22,8 +22,14 @@ def X():
 def test_same_seed_same_bits_for_any_thread_count(X, backend, covariance_type):
     fits = []
     for threads in (1, 2, 1):
-        model = GaussianMixture(4, covariance_type=covariance_type, backend=backend,
-                                random_state=3, max_iter=20, n_jobs=threads).fit(X)
+        model = GaussianMixture(
+            4,
+            covariance_type=covariance_type,
+            backend=backend,
+            random_state=3,
+            max_iter=20,
+            n_jobs=threads,
+        ).fit(X)
         fits.append(model)
     for other in fits[1:]:
         for name in FITTED:

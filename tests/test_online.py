@@ -48,8 +48,9 @@ def test_step_sizes_follow_the_documented_schedule():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_first_batch_is_one_em_iteration(covariance_type, backend, blobs):
     start = GaussianMixture(4, covariance_type=covariance_type, max_iter=0, random_state=0)
-    params = dict(covariance_type=covariance_type, backend=backend,
-                  **init_arrays(start.fit(blobs)._mixture))
+    params = dict(
+        covariance_type=covariance_type, backend=backend, **init_arrays(start.fit(blobs)._mixture)
+    )
     em = GaussianMixture(4, max_iter=1, tol=0.0, **params).fit(blobs)
     online = GaussianMixture(4, **params).partial_fit(blobs)
     assert relative_error(online.means_, em.means_) < 1e-12
@@ -70,8 +71,12 @@ def test_second_batch_blends_with_the_documented_step(blobs):
     stats_a = expectation(batch_a, None, entering_a, numpy_backend)
     stats_b = expectation(batch_b, None, entering_b, numpy_backend)
     eta = step_size(1)
-    expected = [(1 - eta) * a + eta * b for a, b in zip(
-        _per_unit_about(stats_a, running), _per_unit_about(stats_b, running), strict=True)]
+    expected = [
+        (1 - eta) * a + eta * b
+        for a, b in zip(
+            _per_unit_about(stats_a, running), _per_unit_about(stats_b, running), strict=True
+        )
+    ]
     for actual, wanted in zip((running.resp_sum, running.first), expected, strict=True):
         assert relative_error(actual, wanted) < 1e-10
     assert model.n_iter_ == 2 and len(model.lower_bounds_) == 2

@@ -54,11 +54,15 @@ def test_row_sample_is_sorted_distinct_and_in_range():
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_chunked_fit_equals_in_memory_fit(tmp_path, mixture_data, covariance_type, dtype,
-                                          backend):
+def test_chunked_fit_equals_in_memory_fit(tmp_path, mixture_data, covariance_type, dtype, backend):
     X = mixture_data.astype(dtype)
-    params = dict(covariance_type=covariance_type, tol=0.0, max_iter=15, backend=backend,
-                  **kmeans_start(X, covariance_type))
+    params = dict(
+        covariance_type=covariance_type,
+        tol=0.0,
+        max_iter=15,
+        backend=backend,
+        **kmeans_start(X, covariance_type),
+    )
     in_memory = GaussianMixture(4, **params).fit(X)
     X_mapped = _memmap(tmp_path, X)
     with config_context(working_memory=TINY_BUDGET_MIB):
@@ -78,10 +82,12 @@ def test_chunked_predictions_equal_in_memory(tmp_path, mixture_data):
     X_mapped = _memmap(tmp_path, mixture_data)
     with config_context(working_memory=TINY_BUDGET_MIB):
         np.testing.assert_array_equal(model.predict(X_mapped), model.predict(mixture_data))
-        np.testing.assert_array_equal(model.score_samples(X_mapped),
-                                      model.score_samples(mixture_data))
-        np.testing.assert_array_equal(model.predict_proba(X_mapped),
-                                      model.predict_proba(mixture_data))
+        np.testing.assert_array_equal(
+            model.score_samples(X_mapped), model.score_samples(mixture_data)
+        )
+        np.testing.assert_array_equal(
+            model.predict_proba(X_mapped), model.predict_proba(mixture_data)
+        )
         assert model.bic(X_mapped) == model.bic(mixture_data)
 
 
@@ -138,8 +144,9 @@ def test_bad_values_are_reported_with_their_row_in_the_file(tmp_path, mixture_da
         weights = np.ones(X.shape[0])
         weights[30_000] = -1.0
         with pytest.raises(ValueError, match="non-negative"):
-            GaussianMixture(4).fit(_memmap(tmp_path, mixture_data),
-                                   sample_weight=_memmap(tmp_path, weights, "w.npy"))
+            GaussianMixture(4).fit(
+                _memmap(tmp_path, mixture_data), sample_weight=_memmap(tmp_path, weights, "w.npy")
+            )
 
 
 @pytest.mark.parametrize(
@@ -188,8 +195,9 @@ def test_one_chunk_is_alive_at_a_time(tmp_path, dtype):
     fit_file(path, 4, covariance_type="diag", max_iter=1, working_memory=budget_mib)  # warm up
     tracemalloc.start()
     try:
-        model = fit_file(path, 4, covariance_type="diag", max_iter=3, tol=0.0,
-                         working_memory=budget_mib)
+        model = fit_file(
+            path, 4, covariance_type="diag", max_iter=3, tol=0.0, working_memory=budget_mib
+        )
         traced_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -219,12 +227,18 @@ def test_peak_anonymous_memory_stays_within_the_budget(tmp_path, dtype):
     np.save(path, (X * 100).astype(dtype))
     file_bytes = path.stat().st_size
     budget_mib = 8
-    result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path), str(budget_mib)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path), str(budget_mib)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     extra, n_iter = (int(v) for v in result.stdout.split())
     assert n_iter == 3
     assert extra < budget_mib * 2**20, (extra, file_bytes)  # the model here is a few KiB
     assert extra < file_bytes / 4
-    print(f"extra anonymous memory {extra / 2**20:.1f} MiB for a {file_bytes / 2**20:.0f} MiB "
-          f"{dtype} file, budget {budget_mib} MiB")
+    print(
+        f"extra anonymous memory {extra / 2**20:.1f} MiB for a {file_bytes / 2**20:.0f} MiB "
+        f"{dtype} file, budget {budget_mib} MiB"
+    )

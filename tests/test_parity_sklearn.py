@@ -17,8 +17,9 @@ PARITY = 1e-7
 
 
 def _mixture_data(n_samples, n_features, n_components, separation, seed):
-    return make_mixture(n_samples, n_features, n_components, separation=separation,
-                        random_state=seed)[0], n_components
+    return make_mixture(
+        n_samples, n_features, n_components, separation=separation, random_state=seed
+    )[0], n_components
 
 
 DATASETS = {
@@ -32,15 +33,20 @@ DATASETS = {
 
 def _initial_parameters(X, n_components, covariance_type):
     """A k-means start (fastem's), handed to both libraries."""
-    start = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=0,
-                            random_state=0, reg_covar=1e-3).fit(X)
-    return {"weights_init": start.weights_, "means_init": start.means_,
-            "precisions_init": start.precisions_}
+    start = GaussianMixture(
+        n_components, covariance_type=covariance_type, max_iter=0, random_state=0, reg_covar=1e-3
+    ).fit(X)
+    return {
+        "weights_init": start.weights_,
+        "means_init": start.means_,
+        "precisions_init": start.precisions_,
+    }
 
 
 def _fit(estimator_class, X, n_components, covariance_type, init, **params):
-    model = estimator_class(n_components, covariance_type=covariance_type, tol=0.0,
-                            max_iter=30, **init, **params)
+    model = estimator_class(
+        n_components, covariance_type=covariance_type, tol=0.0, max_iter=30, **init, **params
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X)
@@ -56,8 +62,7 @@ def test_fit_matches_sklearn(dataset, covariance_type, backend):
     theirs = _fit(SklearnGaussianMixture, X, n_components, covariance_type, init)
 
     assert ours.n_iter_ == theirs.n_iter_ == 30
-    for attribute in ("weights_", "means_", "covariances_", "precisions_cholesky_",
-                      "precisions_"):
+    for attribute in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
         error = relative_error(getattr(ours, attribute), getattr(theirs, attribute))
         assert error < PARITY, f"{attribute}: relative error {error:.2e}"
     assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=PARITY)
@@ -74,27 +79,34 @@ def test_predictions_match_sklearn_on_the_same_model(covariance_type, blobs):
     init = _initial_parameters(blobs, 4, covariance_type)
     ours = _fit(GaussianMixture, blobs, 4, covariance_type, init)
     theirs = SklearnGaussianMixture(4, covariance_type=covariance_type)
-    for attribute in ("weights_", "means_", "covariances_", "precisions_cholesky_",
-                      "precisions_"):
+    for attribute in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
         setattr(theirs, attribute, getattr(ours, attribute))
     theirs.n_features_in_ = ours.n_features_in_
     queries = np.random.default_rng(3).normal(scale=8.0, size=(500, 3))
     np.testing.assert_array_equal(ours.predict(queries), theirs.predict(queries))
-    np.testing.assert_allclose(ours.predict_proba(queries), theirs.predict_proba(queries),
-                               rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.score_samples(queries), theirs.score_samples(queries),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.predict_proba(queries), theirs.predict_proba(queries), rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        ours.score_samples(queries), theirs.score_samples(queries), rtol=1e-12
+    )
     assert ours.score(queries) == pytest.approx(theirs.score(queries), rel=1e-12)
     assert ours._n_parameters() == theirs._n_parameters()
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_each_init_method_reaches_a_likelihood_as_good_as_sklearn(init_params,
-                                                                  covariance_type, blobs):
+def test_each_init_method_reaches_a_likelihood_as_good_as_sklearn(
+    init_params, covariance_type, blobs
+):
     """fastem's own initialisations are as good as scikit-learn's (n_init=3, best kept)."""
-    params = dict(covariance_type=covariance_type, init_params=init_params, n_init=3,
-                  random_state=0, max_iter=200)
+    params = dict(
+        covariance_type=covariance_type,
+        init_params=init_params,
+        n_init=3,
+        random_state=0,
+        max_iter=200,
+    )
     ours = GaussianMixture(4, **params).fit(blobs)
     theirs = SklearnGaussianMixture(4, **params).fit(blobs)
     assert ours.converged_

@@ -19,9 +19,19 @@ from fastem.datasets import make_mixture
 
 from .conftest import COVARIANCE_TYPES
 
-FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
-          "converged_", "n_iter_", "lower_bound_", "lower_bounds_", "n_features_in_",
-          "backend_")
+FITTED = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "converged_",
+    "n_iter_",
+    "lower_bound_",
+    "lower_bounds_",
+    "n_features_in_",
+    "backend_",
+)
 
 
 @pytest.fixture(scope="module")
@@ -124,24 +134,30 @@ def saved(data, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"means_": np.zeros((3, 7))}, r"n_features_in_ is 3 but means_ has 7 columns"),
-    ({"means_": np.zeros((4, 3))}, r"n_components is 3 but means_ has 4 rows"),
-    ({"precisions_cholesky_": np.ones((3, 3))}, r"precisions_cholesky_ has shape \(3, 3\); "
-                                                r"the model needs \(3, 3, 3\)"),
-    ({"covariances_": np.ones((3, 3))}, r"covariances_ has shape"),
-    ({"weights_": np.array([0.5, 0.5, 0.5])}, "sum to 1"),
-    ({"precisions_cholesky_": -np.ones((3, 3, 3))}, "upper triangular"),
-    ({"lower_bounds_": np.zeros(10**6)}, r"lower_bounds_ has shape \(1000000,\)"),
-    ({"params": np.array("{not json")}, "not valid JSON"),
-    ({"params": np.array('{"n_components": 3, "colour": 1}')}, "unknown parameter.*'colour'"),
-    ({"params": np.array("[" * 5000 + "]" * 5000)}, "more than a model's"),
-    ({"params": np.array('{"n_components": ' + "[" * 500 + "]" * 500 + "}")}, "nested deeper"),
-    ({"n_features_in_": None}, "missing n_features_in_"),
-    ({"extra": np.zeros(3)}, "unexpected member.*'extra'"),
-    ({"backend_": np.array("gpu")}, "backend_ is 'gpu'"),
-    ({"n_iter_": np.array(2.5)}, "n_iter_ has dtype float64; expected an integer"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"means_": np.zeros((3, 7))}, r"n_features_in_ is 3 but means_ has 7 columns"),
+        ({"means_": np.zeros((4, 3))}, r"n_components is 3 but means_ has 4 rows"),
+        (
+            {"precisions_cholesky_": np.ones((3, 3))},
+            r"precisions_cholesky_ has shape \(3, 3\); "
+            r"the model needs \(3, 3, 3\)",
+        ),
+        ({"covariances_": np.ones((3, 3))}, r"covariances_ has shape"),
+        ({"weights_": np.array([0.5, 0.5, 0.5])}, "sum to 1"),
+        ({"precisions_cholesky_": -np.ones((3, 3, 3))}, "upper triangular"),
+        ({"lower_bounds_": np.zeros(10**6)}, r"lower_bounds_ has shape \(1000000,\)"),
+        ({"params": np.array("{not json")}, "not valid JSON"),
+        ({"params": np.array('{"n_components": 3, "colour": 1}')}, "unknown parameter.*'colour'"),
+        ({"params": np.array("[" * 5000 + "]" * 5000)}, "more than a model's"),
+        ({"params": np.array('{"n_components": ' + "[" * 500 + "]" * 500 + "}")}, "nested deeper"),
+        ({"n_features_in_": None}, "missing n_features_in_"),
+        ({"extra": np.zeros(3)}, "unexpected member.*'extra'"),
+        ({"backend_": np.array("gpu")}, "backend_ is 'gpu'"),
+        ({"n_iter_": np.array(2.5)}, "n_iter_ has dtype float64; expected an integer"),
+    ],
+)
 def test_a_model_file_that_disagrees_with_itself_is_refused(saved, tmp_path, changes, message):
     bad = _rewrite(saved, tmp_path / "bad.npz", **changes)
     with pytest.raises(ValueError, match=f"bad.npz: .*{message}"):
@@ -152,10 +168,16 @@ def test_the_covariance_type_of_a_file_must_match_its_arrays(data, tmp_path):
     _fitted(data, covariance_type="tied").save(tmp_path / "tied.npz")
     params = json.loads(str(np.load(tmp_path / "tied.npz")["params"]))
     for covariance_type in ("full", "diag", "spherical"):
-        bad = _rewrite(tmp_path / "tied.npz", tmp_path / "bad.npz", params=np.array(
-            json.dumps({**params, "covariance_type": covariance_type})))
-        with pytest.raises(ValueError, match="bad.npz: (covariances_|precisions_cholesky_) "
-                                             "(has shape|must have a positive diagonal)"):
+        bad = _rewrite(
+            tmp_path / "tied.npz",
+            tmp_path / "bad.npz",
+            params=np.array(json.dumps({**params, "covariance_type": covariance_type})),
+        )
+        with pytest.raises(
+            ValueError,
+            match="bad.npz: (covariances_|precisions_cholesky_) "
+            "(has shape|must have a positive diagonal)",
+        ):
             load(bad)
 
 
@@ -181,8 +203,9 @@ def _peak_bytes(call):
 def test_a_header_that_lies_about_its_shape_allocates_nothing(saved, tmp_path):
     from .model_fuzz import _lying_header, _members, _write
 
-    _write(tmp_path / "lie.npz", {**_members(saved),
-                                  "covariances_": _lying_header((1 << 29, 3, 3))})
+    _write(
+        tmp_path / "lie.npz", {**_members(saved), "covariances_": _lying_header((1 << 29, 3, 3))}
+    )
     with pytest.raises(ValueError, match=r"covariances_ has shape \(536870912, 3, 3\)"):
         load(tmp_path / "lie.npz")
     assert _peak_bytes(lambda: load(tmp_path / "lie.npz")) < 1 << 20
@@ -191,9 +214,11 @@ def test_a_header_that_lies_about_its_shape_allocates_nothing(saved, tmp_path):
 def test_a_zip_bomb_is_refused_before_it_expands(saved, tmp_path):
     from .model_fuzz import _lying_header, _members, _write
 
-    _write(tmp_path / "bomb.npz", {**_members(saved),
-                                   "covariances_": _lying_header((1 << 23,), n_bytes=1 << 26)},
-           zipfile.ZIP_DEFLATED)
+    _write(
+        tmp_path / "bomb.npz",
+        {**_members(saved), "covariances_": _lying_header((1 << 23,), n_bytes=1 << 26)},
+        zipfile.ZIP_DEFLATED,
+    )
     assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20  # 64 MiB inside
     with pytest.raises(ValueError, match="would expand from"):
         load(tmp_path / "bomb.npz")
@@ -221,7 +246,11 @@ def test_fuzzed_model_files_never_crash_and_never_overallocate(tmp_path):
     while start < n_files:
         process = subprocess.run(
             [sys.executable, "-m", "tests.model_fuzz", str(tmp_path / "corpus"), str(start)],
-            capture_output=True, text=True, cwd=root, timeout=900)
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=900,
+        )
         last = start
         for line in process.stdout.splitlines():
             record = json.loads(line)
@@ -233,11 +262,15 @@ def test_fuzzed_model_files_never_crash_and_never_overallocate(tmp_path):
         start = last + 1
     assert not crashes, crashes
     assert len(results) == n_files
-    wrong = {name: r["outcome"] for name, r in results.items()
-             if r["outcome"] not in ("model", "ValueError")}
+    wrong = {
+        name: r["outcome"]
+        for name, r in results.items()
+        if r["outcome"] not in ("model", "ValueError")
+    }
     assert not wrong, wrong
     assert sum(r["outcome"] == "ValueError" for r in results.values()) >= 200
     base_size = max(path.stat().st_size for path in paths if path.name.startswith("base-"))
-    greedy = {name: r["peak"] for name, r in results.items() if r["peak"] > 8 * base_size
-              + (1 << 20)}
+    greedy = {
+        name: r["peak"] for name, r in results.items() if r["peak"] > 8 * base_size + (1 << 20)
+    }
     assert not greedy, greedy

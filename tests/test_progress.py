@@ -9,14 +9,14 @@ from fastem._progress import progress_bar
 
 
 def test_verbose_prints_scikit_learns_messages(blobs, capsys):
-    model = GaussianMixture(4, verbose=2, verbose_interval=1, n_init=2, tol=1e-6,
-                            random_state=0).fit(blobs)
+    model = GaussianMixture(
+        4, verbose=2, verbose_interval=1, n_init=2, tol=1e-6, random_state=0
+    ).fit(blobs)
     out = capsys.readouterr().out
     assert out.count("Initialization 0") == 1 and out.count("Initialization 1") == 1
     iterations = re.findall(r"  Iteration (\d+)\t time lapse [\d.]+s\t ll change -?[\d.]+", out)
     assert len(iterations) >= model.n_iter_
-    assert re.search(r"Initialization converged. time lapse [\d.]+s\t lower bound -?[\d.]+\.",
-                     out)
+    assert re.search(r"Initialization converged. time lapse [\d.]+s\t lower bound -?[\d.]+\.", out)
 
 
 def test_silent_by_default(blobs, capsys):
@@ -27,8 +27,9 @@ def test_silent_by_default(blobs, capsys):
 def test_every_iteration_is_a_debug_record_with_its_numbers(blobs, caplog):
     with caplog.at_level(logging.DEBUG, logger="fastem"):
         model = GaussianMixture(4, tol=1e-8, random_state=0).fit(blobs)
-    reports = [r.fastem for r in caplog.records if getattr(r, "fastem", {}).get("event")
-               == "iteration"]
+    reports = [
+        r.fastem for r in caplog.records if getattr(r, "fastem", {}).get("event") == "iteration"
+    ]
     assert [r["n_iter"] for r in reports] == list(range(1, model.n_iter_ + 1))
     assert [r["lower_bound"] for r in reports] == model.lower_bounds_
     assert all(r["seconds"] >= 0 for r in reports)

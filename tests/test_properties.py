@@ -14,8 +14,9 @@ from fastem.datasets import make_mixture
 
 from .conftest import BACKENDS, COVARIANCE_TYPES
 
-PROPERTY_SETTINGS = settings(max_examples=15, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -47,9 +48,12 @@ def test_fit_is_a_valid_mixture_with_monotone_bound(data, covariance_type, backe
     assert np.all(np.diff(bounds) >= -tolerance * (1 + np.abs(bounds[:-1])))
     assert model.weights_.sum() == pytest.approx(1.0, abs=1e-12)
     assert np.all(model.weights_ >= 0)
-    full = {"full": model.covariances_, "tied": model.covariances_[None],
-            "diag": np.apply_along_axis(np.diag, -1, np.atleast_2d(model.covariances_)),
-            "spherical": model.covariances_[:, None, None] * np.eye(X.shape[1])}
+    full = {
+        "full": model.covariances_,
+        "tied": model.covariances_[None],
+        "diag": np.apply_along_axis(np.diag, -1, np.atleast_2d(model.covariances_)),
+        "spherical": model.covariances_[:, None, None] * np.eye(X.shape[1]),
+    }
     for matrix in full[covariance_type]:
         np.testing.assert_allclose(matrix, matrix.T, rtol=0, atol=1e-12 * np.abs(matrix).max())
         assert np.linalg.eigvalsh(matrix).min() > 0
@@ -62,13 +66,20 @@ def test_affine_equivariance(data, scale, offset, covariance_type):
     # Fit on a·X + b equals the transformed fit on X (reg_covar scaled by a²).
     X, n_components, seed = data
     base = _fit(X, n_components, seed, covariance_type=covariance_type, reg_covar=1e-6)
-    moved = _fit(scale * X + offset, n_components, seed, covariance_type=covariance_type,
-                 reg_covar=1e-6 * scale**2)
+    moved = _fit(
+        scale * X + offset,
+        n_components,
+        seed,
+        covariance_type=covariance_type,
+        reg_covar=1e-6 * scale**2,
+    )
     np.testing.assert_allclose(moved.weights_, base.weights_, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(moved.means_, scale * base.means_ + offset,
-                               rtol=1e-6, atol=1e-6 * scale)
-    np.testing.assert_allclose(moved.covariances_, scale**2 * base.covariances_,
-                               rtol=1e-5, atol=1e-8 * scale**2)
+    np.testing.assert_allclose(
+        moved.means_, scale * base.means_ + offset, rtol=1e-6, atol=1e-6 * scale
+    )
+    np.testing.assert_allclose(
+        moved.covariances_, scale**2 * base.covariances_, rtol=1e-5, atol=1e-8 * scale**2
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -78,24 +89,34 @@ def test_integer_weights_equal_repeated_rows(data, repeats_seed, backend):
     X, n_components, seed = data
     repeats = np.random.default_rng(repeats_seed).integers(1, 4, size=X.shape[0])
     init = _fit(X, n_components, seed, backend=backend)
-    params = {"weights_init": init.weights_, "means_init": init.means_,
-              "precisions_init": init.precisions_, "backend": backend, "tol": 0.0}
+    params = {
+        "weights_init": init.weights_,
+        "means_init": init.means_,
+        "precisions_init": init.precisions_,
+        "backend": backend,
+        "tol": 0.0,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         weighted = GaussianMixture(n_components, max_iter=50, **params).fit(
-            X, sample_weight=repeats)
+            X, sample_weight=repeats
+        )
     repeated = _fit(np.repeat(X, repeats, axis=0), n_components, seed, **params)
     np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(weighted.covariances_, repeated.covariances_,
-                               rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(weighted.covariances_, repeated.covariances_, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_row_permutation_changes_nothing_beyond_rounding(backend):
     X, _ = make_mixture(5000, 3, 3, random_state=4)
     init = _fit(X, 3, 0, backend=backend)
-    params = {"weights_init": init.weights_, "means_init": init.means_,
-              "precisions_init": init.precisions_, "backend": backend, "tol": 0.0}
+    params = {
+        "weights_init": init.weights_,
+        "means_init": init.means_,
+        "precisions_init": init.precisions_,
+        "backend": backend,
+        "tol": 0.0,
+    }
     a = _fit(X, 3, 0, **params)
     b = _fit(X[np.random.default_rng(5).permutation(X.shape[0])], 3, 0, **params)
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)

@@ -33,8 +33,13 @@ def X():
 
 def run_isolated(code: str, timeout: int = 300, env: dict | None = None) -> str:
     """Run ``code`` in a fresh interpreter; fail (with its output) unless it exits 0."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -44,30 +49,44 @@ def run_isolated(code: str, timeout: int = 300, env: dict | None = None) -> str:
 
 def _accumulate_arguments(n=50, D=3, K=2, dtype=np.float64):
     return {
-        "X": np.zeros((n, D), dtype), "sample_weight": np.empty(0), "means": np.zeros((K, D)),
-        "prec_chol": np.tile(np.eye(D, dtype=dtype), (K, 1, 1)), "log_norm": np.zeros(K),
-        "per_component": True, "scatter_shift": np.zeros(D), "task_rows": 1024,
-        "out_loglik": np.zeros(1), "out_resp_sum": np.zeros(K),
-        "out_first": np.zeros((K, D)), "out_second": np.zeros((K, D, D)),
+        "X": np.zeros((n, D), dtype),
+        "sample_weight": np.empty(0),
+        "means": np.zeros((K, D)),
+        "prec_chol": np.tile(np.eye(D, dtype=dtype), (K, 1, 1)),
+        "log_norm": np.zeros(K),
+        "per_component": True,
+        "scatter_shift": np.zeros(D),
+        "task_rows": 1024,
+        "out_loglik": np.zeros(1),
+        "out_resp_sum": np.zeros(K),
+        "out_first": np.zeros((K, D)),
+        "out_second": np.zeros((K, D, D)),
     }
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("means", np.zeros((2, 7)), r"means has shape \(2, 7\): axis 1 is 7 where D = 3"),
-    ("means", np.zeros((3, 3)), "prec_chol has shape \\(2, 3, 3\\): axis 0 is 2 where K = 3"),
-    ("prec_chol", np.zeros((2, 3, 4)), "prec_chol has shape"),
-    ("prec_chol", np.zeros((2, 3, 3), np.float32), "prec_chol has dtype float32, expected float64"),
-    ("log_norm", np.zeros(5), "log_norm has shape"),
-    ("log_norm", np.array([0.0, np.nan]), "log_norm contains NaN"),
-    ("means", np.array([[0.0, 0, 0], [np.inf, 0, 0]]), "means contains NaN or infinity"),
-    ("sample_weight", np.ones(49), "49 entries for 50 rows"),
-    ("out_second", np.zeros((1, 3, 3)), "out_second .* axis 0 is 1 where S = 2"),
-    ("out_first", np.zeros((3, 2)).T, "must be C-contiguous"),
-    ("X", np.zeros((50, 3), ">f8"), "native byte order"),
-    ("X", np.zeros((50, 3), np.int64), "float32 or float64"),
-    ("X", np.zeros((50,)), "X has shape"),
-    ("task_rows", 0, "task_rows must be an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("means", np.zeros((2, 7)), r"means has shape \(2, 7\): axis 1 is 7 where D = 3"),
+        ("means", np.zeros((3, 3)), "prec_chol has shape \\(2, 3, 3\\): axis 0 is 2 where K = 3"),
+        ("prec_chol", np.zeros((2, 3, 4)), "prec_chol has shape"),
+        (
+            "prec_chol",
+            np.zeros((2, 3, 3), np.float32),
+            "prec_chol has dtype float32, expected float64",
+        ),
+        ("log_norm", np.zeros(5), "log_norm has shape"),
+        ("log_norm", np.array([0.0, np.nan]), "log_norm contains NaN"),
+        ("means", np.array([[0.0, 0, 0], [np.inf, 0, 0]]), "means contains NaN or infinity"),
+        ("sample_weight", np.ones(49), "49 entries for 50 rows"),
+        ("out_second", np.zeros((1, 3, 3)), "out_second .* axis 0 is 1 where S = 2"),
+        ("out_first", np.zeros((3, 2)).T, "must be C-contiguous"),
+        ("X", np.zeros((50, 3), ">f8"), "native byte order"),
+        ("X", np.zeros((50, 3), np.int64), "float32 or float64"),
+        ("X", np.zeros((50,)), "X has shape"),
+        ("task_rows", 0, "task_rows must be an int >= 1"),
+    ],
+)
 def test_every_disagreeing_argument_is_named(name, value, message):
     arguments = _accumulate_arguments()
     arguments[name] = value
@@ -84,7 +103,11 @@ def test_read_only_outputs_are_refused():
 
 def test_a_well_formed_call_passes_and_every_kernel_has_a_signature(compiled_backend):
     assert check_call("full.accumulate", _accumulate_arguments(), {"S": 2}) == {
-        "n": 50, "D": 3, "K": 2, "S": 2}
+        "n": 50,
+        "D": 3,
+        "K": 2,
+        "S": 2,
+    }
     backend = get_backend(compiled_backend)
     for kernel in SIGNATURES:
         family, function = kernel.split(".")
@@ -136,8 +159,15 @@ def test_more_threads_than_cores_are_capped(compiled_backend, n_jobs):
 # --- fitted state changes whole, or not at all ------------------------------------------
 
 
-FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "n_features_in_",
-          "lower_bound_", "n_iter_")
+FITTED = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_cholesky_",
+    "n_features_in_",
+    "lower_bound_",
+    "n_iter_",
+)
 
 
 def _snapshot(model):
@@ -185,8 +215,9 @@ def test_partial_fit_on_a_changed_model_is_refused(X):
     with pytest.raises(ValueError, match="X has 2 features"):
         model.partial_fit(X[:, :2])
     model.set_params(covariance_type="tied")
-    with pytest.raises(ValueError, match="partial_fit continues the fitted model, but "
-                                         "covariance_type is 'tied'"):
+    with pytest.raises(
+        ValueError, match="partial_fit continues the fitted model, but covariance_type is 'tied'"
+    ):
         model.partial_fit(X)
     assert model.n_features_in_ == 3
 
@@ -268,10 +299,12 @@ def test_weights_are_scale_free(X, scale):
     weights = rng.uniform(0.5, 2.0, size=X.shape[0])
     reference = GaussianMixture(2, random_state=0, tol=0, max_iter=20).fit(X, sample_weight=weights)
     scaled = GaussianMixture(2, random_state=0, tol=0, max_iter=20).fit(
-        X, sample_weight=weights * scale)
+        X, sample_weight=weights * scale
+    )
     for name in ("weights_", "means_", "covariances_"):
-        np.testing.assert_allclose(getattr(scaled, name), getattr(reference, name), rtol=1e-10,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            getattr(scaled, name), getattr(reference, name), rtol=1e-10, err_msg=name
+        )
     np.testing.assert_allclose(scaled.lower_bound_, reference.lower_bound_, rtol=1e-12)
     unit = GaussianMixture(2, random_state=0).fit(X)
     uniform = GaussianMixture(2, random_state=0).fit(X, sample_weight=np.full(len(X), scale))
@@ -281,7 +314,8 @@ def test_weights_are_scale_free(X, scale):
 def test_weights_summing_past_the_float64_maximum(X):
     weights = np.full(X.shape[0], 1e306)
     model = GaussianMixture(2, random_state=0, init_params="random_from_data").fit(
-        X, sample_weight=weights)
+        X, sample_weight=weights
+    )
     assert np.isfinite(model.lower_bound_)
 
 
@@ -290,8 +324,9 @@ def test_out_of_core_weights_are_scale_free_too(X, tmp_path):
     np.save(path, X)
     weights = np.random.default_rng(3).uniform(0.5, 2.0, size=X.shape[0])
     in_memory = GaussianMixture(2, random_state=0).fit(X, sample_weight=weights * 1e-300)
-    mapped = GaussianMixture(2, random_state=0).fit(np.load(path, mmap_mode="r"),
-                                                    sample_weight=weights * 1e-300)
+    mapped = GaussianMixture(2, random_state=0).fit(
+        np.load(path, mmap_mode="r"), sample_weight=weights * 1e-300
+    )
     assert np.array_equal(mapped.means_, in_memory.means_)
 
 
@@ -313,8 +348,9 @@ def test_x_far_from_the_origin_within_the_span_limit_still_fits(X):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_predict_proba_has_no_nan_for_rows_far_away(X, covariance_type, compiled_backend):
-    model = GaussianMixture(2, covariance_type=covariance_type, backend=compiled_backend,
-                            random_state=0).fit(X)
+    model = GaussianMixture(
+        2, covariance_type=covariance_type, backend=compiled_backend, random_state=0
+    ).fit(X)
     far = np.array([[1e200, 0.0, 0.0], [-1e200, 1e200, 0.0], [1e155, 1e155, 1e155]])
     proba = model.predict_proba(far)
     assert np.all(np.isfinite(proba))
@@ -335,20 +371,24 @@ def test_random_from_data_with_fewer_weighted_rows_than_components(X):
 
 def test_random_from_data_without_regularisation_starts_at_the_data_scale(X):
     with pytest.warns(fastem.DegenerateComponentWarning):
-        model = GaussianMixture(1, init_params="random_from_data", reg_covar=0.0,
-                                random_state=0).fit(X)
+        model = GaussianMixture(
+            1, init_params="random_from_data", reg_covar=0.0, random_state=0
+        ).fit(X)
     np.testing.assert_allclose(model.covariances_[0], np.cov(X.T, bias=True), rtol=1e-6)
 
 
 # --- inputs as scikit-learn treats them ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad, word", [
-    (np.array([["1.5", "2"], ["3", "4"], ["5", "6"]]), "strings"),
-    (np.array([[b"1", b"2"], [b"3", b"4"]]), "bytes"),
-    (np.arange(6).astype("datetime64[D]").reshape(3, 2), "datetimes"),
-    (np.arange(6).astype("timedelta64[s]").reshape(3, 2), "timedeltas"),
-])
+@pytest.mark.parametrize(
+    "bad, word",
+    [
+        (np.array([["1.5", "2"], ["3", "4"], ["5", "6"]]), "strings"),
+        (np.array([[b"1", b"2"], [b"3", b"4"]]), "bytes"),
+        (np.arange(6).astype("datetime64[D]").reshape(3, 2), "datetimes"),
+        (np.arange(6).astype("timedelta64[s]").reshape(3, 2), "timedeltas"),
+    ],
+)
 def test_text_and_time_are_refused(bad, word):
     for call in (GaussianMixture(1).fit, GaussianMixture(1).partial_fit):
         with pytest.raises(ValueError, match=f"X holds {word}"):
@@ -358,8 +398,9 @@ def test_text_and_time_are_refused(bad, word):
         model.predict(bad)
 
 
-@pytest.mark.parametrize("dtype", [">f8", ">f4", "f2", "longdouble", "i1", "i2", "i8", "u1",
-                                   "bool"])
+@pytest.mark.parametrize(
+    "dtype", [">f8", ">f4", "f2", "longdouble", "i1", "i2", "i8", "u1", "bool"]
+)
 def test_memory_maps_of_any_numeric_dtype(compiled_backend, dtype, tmp_path):
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.integers(0, 3, size=(200, 2)), rng.integers(8, 11, size=(200, 2))])
@@ -370,7 +411,8 @@ def test_memory_maps_of_any_numeric_dtype(compiled_backend, dtype, tmp_path):
     mapped = np.load(path, mmap_mode="r")
     model = GaussianMixture(2, random_state=0, backend=compiled_backend).fit(mapped)
     reference = GaussianMixture(2, random_state=0, backend=compiled_backend).fit(
-        np.asarray(mapped, dtype=np.float64))
+        np.asarray(mapped, dtype=np.float64)
+    )
     np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-12)
     np.testing.assert_array_equal(model.predict(mapped), reference.predict(X.astype(np.float64)))
 
@@ -406,8 +448,7 @@ def test_float32_data_gives_float32_attributes(X, covariance_type):
     model = GaussianMixture(2, covariance_type=covariance_type, random_state=0)
     for fit in (model.fit, model.partial_fit):
         fit(X.astype(np.float32))
-        for name in ("weights_", "means_", "covariances_", "precisions_",
-                     "precisions_cholesky_"):
+        for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
             assert getattr(model, name).dtype == np.float32, name
     model.fit(X)
     assert model.means_.dtype == np.float64
@@ -415,7 +456,8 @@ def test_float32_data_gives_float32_attributes(X, covariance_type):
 
 def test_array_api_dispatch_with_a_foreign_array_says_what_to_do():
     pytest.importorskip("array_api_strict")
-    run_isolated("""
+    run_isolated(
+        """
         import os
         import numpy as np, pytest, sklearn
         import array_api_strict as xp
@@ -428,7 +470,9 @@ def test_array_api_dispatch_with_a_foreign_array_says_what_to_do():
             with pytest.raises(ValueError, match="computes with NumPy"):
                 model.predict(xp.asarray(X))
             assert model.predict_proba(X).shape == (200, 2)
-    """, env={"SCIPY_ARRAY_API": "1"})
+    """,
+        env={"SCIPY_ARRAY_API": "1"},
+    )
 
 
 # --- the checked build (CI's bounds-checked job) would catch what slips past the boundary ------
@@ -452,19 +496,31 @@ def test_an_unchecked_call_into_a_checked_build_is_caught(compiled_backend):
         pytest.skip("kernels built without bounds checks (CI's checked job runs this)")
     # Numba's kernel takes D from the means, Cython's from X: each is handed a D too large
     # for the other arrays.
-    package, x_features, features = (("fastem._kernels", 3, 7) if compiled_backend == "numba"
-                                     else ("fastem._cython", 7, 3))
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    package, x_features, features = (
+        ("fastem._kernels", 3, 7) if compiled_backend == "numba" else ("fastem._cython", 7, 3)
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import numpy as np
         from {package} import full
         X = np.zeros((4096, {x_features}))
         full.weighted_log_prob(X, np.zeros((2, {features})), np.ones((2, {features}, {features})),
                                np.zeros(2), np.empty((4096, 2)))
         print("read out of bounds unnoticed")
-    """)], capture_output=True, text=True, timeout=300)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 or "unnoticed" not in result.stdout
-    assert re.search("IndexError|index is out of bounds|exception set|AddressSanitizer",
-                     result.stdout + result.stderr), result.stderr[-2000:]
+    assert re.search(
+        "IndexError|index is out of bounds|exception set|AddressSanitizer",
+        result.stdout + result.stderr,
+    ), result.stderr[-2000:]
 
 
 def test_a_dask_fit_without_iterations_still_finds_nan_outside_the_sample():

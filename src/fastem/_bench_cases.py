@@ -45,22 +45,37 @@ def initial_parameters(X, case: Case, seed: int = 0) -> dict:
     """weights_init, means_init and precisions_init of one 'random_from_data' draw."""
     from . import GaussianMixture
 
-    start = GaussianMixture(case.n_components, covariance_type=case.covariance_type,
-                            init_params="random_from_data", max_iter=0, random_state=seed)
+    start = GaussianMixture(
+        case.n_components,
+        covariance_type=case.covariance_type,
+        init_params="random_from_data",
+        max_iter=0,
+        random_state=seed,
+    )
     start.fit(X[: min(X.shape[0], 100_000)])
     # Data-sized initial covariances (the draw itself gives reg_covar·I).
     start.set_params(max_iter=1, warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start.fit(X[: min(X.shape[0], 100_000)])
-    return {"weights_init": start.weights_, "means_init": start.means_,
-            "precisions_init": start.precisions_}
+    return {
+        "weights_init": start.weights_,
+        "means_init": start.means_,
+        "precisions_init": start.precisions_,
+    }
 
 
-def _fit_seconds(estimator_class, X, case: Case, init: dict, max_iter: int,
-                 options: dict | None = None) -> float:
-    model = estimator_class(case.n_components, covariance_type=case.covariance_type, tol=0.0,
-                            max_iter=max_iter, **init, **(options or {}))
+def _fit_seconds(
+    estimator_class, X, case: Case, init: dict, max_iter: int, options: dict | None = None
+) -> float:
+    model = estimator_class(
+        case.n_components,
+        covariance_type=case.covariance_type,
+        tol=0.0,
+        max_iter=max_iter,
+        **init,
+        **(options or {}),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         started = time.perf_counter()
@@ -68,11 +83,15 @@ def _fit_seconds(estimator_class, X, case: Case, init: dict, max_iter: int,
         return time.perf_counter() - started
 
 
-def time_per_iteration(estimator_class, X, case, init, short, long, repeats,
-                       options: dict | None = None) -> list[float]:
+def time_per_iteration(
+    estimator_class, X, case, init, short, long, repeats, options: dict | None = None
+) -> list[float]:
     return [
-        (_fit_seconds(estimator_class, X, case, init, long, options)
-         - _fit_seconds(estimator_class, X, case, init, short, options)) / (long - short)
+        (
+            _fit_seconds(estimator_class, X, case, init, long, options)
+            - _fit_seconds(estimator_class, X, case, init, short, options)
+        )
+        / (long - short)
         for _ in range(repeats)
     ]
 
@@ -81,8 +100,9 @@ def compiled_backends() -> list[str]:
     """The compiled backends that run here, fastest first."""
     from .backends import available_backends
 
-    return [name for name, reason in available_backends().items()
-            if reason is None and name != "numpy"]
+    return [
+        name for name, reason in available_backends().items() if reason is None and name != "numpy"
+    ]
 
 
 def prepared_case(case: Case, seed: int, scale: float, backends=()):
@@ -91,8 +111,9 @@ def prepared_case(case: Case, seed: int, scale: float, backends=()):
     from .datasets import make_mixture
 
     case = replace(case, n_samples=max(1000, int(case.n_samples * scale)))
-    X, _ = make_mixture(case.n_samples, case.n_features, case.n_components,
-                        dtype=case.dtype, random_state=seed)
+    X, _ = make_mixture(
+        case.n_samples, case.n_features, case.n_components, dtype=case.dtype, random_state=seed
+    )
     init = initial_parameters(X, case, seed)
     for backend in backends:  # compile / load the kernels outside the timings
         _fit_seconds(GaussianMixture, X[:2000], case, init, 1, {"backend": backend})

@@ -48,16 +48,24 @@ def _load_model(path: str):
 
 def _check_features(model, X, path: str) -> None:
     if X.shape[1] != model.n_features_in_:
-        raise CommandError(f"{path} has {X.shape[1]} columns but the model was fitted on "
-                           f"{model.n_features_in_}")
+        raise CommandError(
+            f"{path} has {X.shape[1]} columns but the model was fitted on {model.n_features_in_}"
+        )
 
 
 def _estimator(args: argparse.Namespace, n_components: int):
     from . import GaussianMixture
 
-    return GaussianMixture(n_components, covariance_type=args.covariance, tol=args.tol,
-                           max_iter=args.max_iter, n_init=args.n_init, random_state=args.seed,
-                           backend=args.backend, n_jobs=args.threads)
+    return GaussianMixture(
+        n_components,
+        covariance_type=args.covariance,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        n_init=args.n_init,
+        random_state=args.seed,
+        backend=args.backend,
+        n_jobs=args.threads,
+    )
 
 
 def check_output_path(path: str | None) -> None:
@@ -80,8 +88,9 @@ def _fit_timed(model, X, weights, show_progress: bool):
         seconds = time.perf_counter() - started
     for warning in caught:  # anything but the convergence note is shown as usual
         if not issubclass(warning.category, ConvergenceWarning):
-            warnings.showwarning(warning.message, warning.category, warning.filename,
-                                 warning.lineno)
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return seconds
 
 
@@ -96,9 +105,11 @@ def _weighted_total_log_likelihood(model, X, weights) -> tuple[float, float]:
 def _criteria(model, X, weights) -> dict:
     total, n_effective = _weighted_total_log_likelihood(model, X, weights)
     n_parameters = model._n_parameters()
-    return {"log_likelihood": total / n_effective,
-            "bic": -2.0 * total + n_parameters * math.log(n_effective),
-            "aic": -2.0 * total + 2.0 * n_parameters}
+    return {
+        "log_likelihood": total / n_effective,
+        "bic": -2.0 * total + n_parameters * math.log(n_effective),
+        "aic": -2.0 * total + 2.0 * n_parameters,
+    }
 
 
 def _summary(model, X, weights, seconds: float) -> str:
@@ -163,8 +174,10 @@ def predict(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     model, X = _model_and_data(args)
     criteria = _criteria(model, X, None)
-    print(f"rows {X.shape[0]:,}\nlog-likelihood per row {criteria['log_likelihood']:.8f}\n"
-          f"BIC {criteria['bic']:.2f}\nAIC {criteria['aic']:.2f}")
+    print(
+        f"rows {X.shape[0]:,}\nlog-likelihood per row {criteria['log_likelihood']:.8f}\n"
+        f"BIC {criteria['bic']:.2f}\nAIC {criteria['aic']:.2f}"
+    )
     return 0
 
 
@@ -172,26 +185,38 @@ def select(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     X, weights = _load_data(args.data, args.dtype, args.weights)
     if max(args.components) > X.shape[0]:
-        raise CommandError(f"K = {max(args.components)} is more than the {X.shape[0]} rows "
-                           f"of {args.data}")
+        raise CommandError(
+            f"K = {max(args.components)} is more than the {X.shape[0]} rows of {args.data}"
+        )
     if args.models is not None:
         return _select_models(args, X, weights)
     if args.criterion == "icl":
         raise CommandError("--criterion icl needs --models (one or more covariance models)")
     show_progress = _show_progress(args)
     table, models = [], {}
-    print(f"{'K':>4}  {'log-lik/row':>12}  {'BIC':>14}  {'AIC':>14}  {'iter':>5}  "
-          f"{'converged':>9}  {'seconds':>8}", flush=True)
+    print(
+        f"{'K':>4}  {'log-lik/row':>12}  {'BIC':>14}  {'AIC':>14}  {'iter':>5}  "
+        f"{'converged':>9}  {'seconds':>8}",
+        flush=True,
+    )
     for k in args.components:  # data read once; kernels compiled once for every K
         model = _estimator(args, k)
         seconds = _fit_timed(model, X, weights, show_progress)
-        row = {"k": k, **_criteria(model, X, weights), "n_iter": model.n_iter_,
-               "converged": model.converged_, "seconds": seconds}
+        row = {
+            "k": k,
+            **_criteria(model, X, weights),
+            "n_iter": model.n_iter_,
+            "converged": model.converged_,
+            "seconds": seconds,
+        }
         table.append(row)
         models[k] = model
-        print(f"{k:>4}  {row['log_likelihood']:>12.6f}  {row['bic']:>14.2f}  "
-              f"{row['aic']:>14.2f}  {row['n_iter']:>5}  {str(row['converged']):>9}  "
-              f"{seconds:>8.2f}", flush=True)
+        print(
+            f"{k:>4}  {row['log_likelihood']:>12.6f}  {row['bic']:>14.2f}  "
+            f"{row['aic']:>14.2f}  {row['n_iter']:>5}  {str(row['converged']):>9}  "
+            f"{seconds:>8.2f}",
+            flush=True,
+        )
     best = min(table, key=lambda row: row[args.criterion])
     print(f"\nbest by {args.criterion.upper()}: K = {best['k']}")
     if args.plot:
@@ -210,18 +235,27 @@ def _select_models(args: argparse.Namespace, X, weights) -> int:
     from .selection import GaussianMixtureSelection
 
     search = GaussianMixtureSelection(
-        args.components, covariance_types=args.models, criterion=args.criterion, tol=args.tol,
-        max_iter=args.max_iter, n_init=args.n_init, random_state=args.seed,
-        backend=args.backend, n_jobs=args.threads)
+        args.components,
+        covariance_types=args.models,
+        criterion=args.criterion,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        n_init=args.n_init,
+        random_state=args.seed,
+        backend=args.backend,
+        n_jobs=args.threads,
+    )
     started = time.perf_counter()
     with progress_bar(_show_progress(args)):
         search.fit(X, sample_weight=weights)
     print(search.table())
     best = search.best_params_
-    print(f"\nbest by {args.criterion.upper()}: {best['covariance_type']} with "
-          f"K = {best['n_components']} ({time.perf_counter() - started:.1f} s for "
-          f"{len(search.results_['bic'])} fits; — : failed or a component below "
-          f"{X.shape[1] + 1} points)")
+    print(
+        f"\nbest by {args.criterion.upper()}: {best['covariance_type']} with "
+        f"K = {best['n_components']} ({time.perf_counter() - started:.1f} s for "
+        f"{len(search.results_['bic'])} fits; — : failed or a component below "
+        f"{X.shape[1] + 1} points)"
+    )
     if args.plot:
         from ._plot import plot_model_selection
 
@@ -264,21 +298,33 @@ def demo(args: argparse.Namespace) -> int:
 
     backend = get_backend("auto")
     n_components = DEMO_SHAPE["n_components"]
-    X, _ = make_mixture(args.n_samples, DEMO_SHAPE["n_features"], n_components,
-                        random_state=args.seed)
-    threads = (f", {backend.threads.get_num_threads()} threads" if hasattr(backend, "threads")
-               else "")
-    print(f"fastem {__version__}: fitting a {n_components}-component full-covariance mixture "
-          f"to {X.shape[0]:,} points in {X.shape[1]} dimensions ({backend.name} backend"
-          f"{threads})")
+    X, _ = make_mixture(
+        args.n_samples, DEMO_SHAPE["n_features"], n_components, random_state=args.seed
+    )
+    threads = (
+        f", {backend.threads.get_num_threads()} threads" if hasattr(backend, "threads") else ""
+    )
+    print(
+        f"fastem {__version__}: fitting a {n_components}-component full-covariance mixture "
+        f"to {X.shape[0]:,} points in {X.shape[1]} dimensions ({backend.name} backend"
+        f"{threads})"
+    )
     started = time.perf_counter()
     with warnings.catch_warnings():  # compile (first run) or load (cached) the kernels
         warnings.simplefilter("ignore", ConvergenceWarning)
         GaussianMixture(n_components, max_iter=1).fit(X[:2000])
-    print(f"kernels ready in {time.perf_counter() - started:.2f} s (compiled on a first run, "
-          "then loaded from the cache)")
-    model = GaussianMixture(n_components, covariance_type="full", max_iter=0, tol=args.tol,
-                            random_state=args.seed, warm_start=True)
+    print(
+        f"kernels ready in {time.perf_counter() - started:.2f} s (compiled on a first run, "
+        "then loaded from the cache)"
+    )
+    model = GaussianMixture(
+        n_components,
+        covariance_type="full",
+        max_iter=0,
+        tol=args.tol,
+        random_state=args.seed,
+        warm_start=True,
+    )
     started = time.perf_counter()
     model.fit(X)  # max_iter=0: initialisation only (k-means), so it is timed on its own
     init_seconds = time.perf_counter() - started
@@ -298,14 +344,18 @@ def demo(args: argparse.Namespace) -> int:
         previous = lower_bound
     per_iteration = em_seconds / max(model.n_iter_, 1)
     status = "converged" if model.converged_ else "stopped at max_iter"
-    print(f"\n{status} after {model.n_iter_} iterations: {em_seconds:.2f} s, "
-          f"{per_iteration * 1e3:.1f} ms per iteration")
+    print(
+        f"\n{status} after {model.n_iter_} iterations: {em_seconds:.2f} s, "
+        f"{per_iteration * 1e3:.1f} ms per iteration"
+    )
     print(f"\n{'component':>9}  {'weight':>7}  {'mean':>22}  covariance")
     for k in np.argsort(model.means_[:, 0]):
         mean = ", ".join(f"{v:8.3f}" for v in model.means_[k])
         cov = model.covariances_[k]
-        print(f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}]  [[{cov[0, 0]:.3f}, {cov[0, 1]:.3f}],"
-              f" [{cov[1, 0]:.3f}, {cov[1, 1]:.3f}]]")
+        print(
+            f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}]  [[{cov[0, 0]:.3f}, {cov[0, 1]:.3f}],"
+            f" [{cov[1, 0]:.3f}, {cov[1, 1]:.3f}]]"
+        )
     print(f"\nBIC: {model.bic(X):.1f}")
     if args.plot:
         _demo_picture(model, X, args.plot)

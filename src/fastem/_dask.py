@@ -32,8 +32,9 @@ def is_dask_array(X) -> bool:
     return dask_array is not None and isinstance(X, dask_array.Array)
 
 
-def _block_statistics(block, weights, mixture: Mixture, backend_name: str,
-                      n_threads: int) -> SufficientStats:
+def _block_statistics(
+    block, weights, mixture: Mixture, backend_name: str, n_threads: int
+) -> SufficientStats:
     """One block's statistics, computed on the worker that holds the block."""
     from .backends import get_backend
 
@@ -55,8 +56,10 @@ def _tree_sum(parts: list, fan_in: int = TREE_FAN_IN):
     from dask import delayed
 
     while len(parts) > 1:
-        parts = [delayed(_sum_statistics, pure=True)(*parts[i:i + fan_in])
-                 for i in range(0, len(parts), fan_in)]
+        parts = [
+            delayed(_sum_statistics, pure=True)(*parts[i : i + fan_in])
+            for i in range(0, len(parts), fan_in)
+        ]
     return parts[0]
 
 
@@ -70,8 +73,10 @@ def _dask_weights(sample_weight, row_chunks):
         weights = _validation.check_sample_weight(sample_weight, n_samples)
         return da.from_array(weights, chunks=(row_chunks,))
     if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
-        raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected "
-                         f"{(n_samples,)}: one weight per row of X.")
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected "
+            f"{(n_samples,)}: one weight per row of X."
+        )
     if sample_weight.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numeric; got dtype {sample_weight.dtype}.")
     weights = sample_weight.astype(np.float64).rechunk((row_chunks,)).persist()
@@ -81,8 +86,7 @@ def _dask_weights(sample_weight, row_chunks):
     if n_bad:
         raise ValueError("sample_weight contains NaN or infinity.")
     if n_negative:
-        raise ValueError(f"sample_weight must be non-negative; {n_negative} weights are "
-                         "negative.")
+        raise ValueError(f"sample_weight must be non-negative; {n_negative} weights are negative.")
     if largest <= 0:
         raise ValueError("sample_weight sums to zero: at least one row must have weight.")
     return weights / largest  # scale-free, as _validation.check_sample_weight
@@ -138,15 +142,21 @@ class DaskRows:
         import dask
         import dask.array as da
 
-        n_nan, n_inf, low, high = dask.compute(da.isnan(self.X).sum(), da.isinf(self.X).sum(),
-                                               da.nanmin(self.X, axis=0),
-                                               da.nanmax(self.X, axis=0))
+        n_nan, n_inf, low, high = dask.compute(
+            da.isnan(self.X).sum(),
+            da.isinf(self.X).sum(),
+            da.nanmin(self.X, axis=0),
+            da.nanmax(self.X, axis=0),
+        )
         if n_nan or n_inf:
-            counts = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "",
-                                                    f"{n_inf} infinite" if n_inf else "")
-                                  if part)
-            raise ValueError(f"Input X contains {counts} value(s). Remove or impute them "
-                             "before fitting.")
+            counts = " and ".join(
+                part
+                for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
+                if part
+            )
+            raise ValueError(
+                f"Input X contains {counts} value(s). Remove or impute them before fitting."
+            )
         _validation.check_column_spans(low, high, self.n_samples, self.dtype)
         self.checked = True
 
@@ -162,13 +172,15 @@ class DaskRows:
 
         blocks = self.X.to_delayed().ravel()
         weight_blocks = (
-            [None] * len(blocks) if self.sample_weight is None
+            [None] * len(blocks)
+            if self.sample_weight is None
             else self.sample_weight.to_delayed().ravel()
         )
         shared_mixture = delayed(mixture, pure=True, traverse=False)
         parts = [
-            delayed(_block_statistics, pure=True)(block, weights, shared_mixture,
-                                                  backend.name, self.n_threads)
+            delayed(_block_statistics, pure=True)(
+                block, weights, shared_mixture, backend.name, self.n_threads
+            )
             for block, weights in zip(blocks, weight_blocks, strict=True)
         ]
         (stats,) = dask.compute(_tree_sum(parts))
@@ -204,11 +216,18 @@ def map_rows(estimator, method: str, X):
     """``estimator.<method>`` on every block of a Dask X: a lazy Dask array."""
     X = prepared_array(X)
     if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
     if method == "predict_proba":
-        return X.map_blocks(_call_on_block, estimator, method, dtype=X.dtype,
-                            chunks=(X.chunks[0], (estimator.n_components,)))
+        return X.map_blocks(
+            _call_on_block,
+            estimator,
+            method,
+            dtype=X.dtype,
+            chunks=(X.chunks[0], (estimator.n_components,)),
+        )
     dtype = np.intp if method == "predict" else X.dtype
     return X.map_blocks(_call_on_block, estimator, method, dtype=dtype, drop_axis=1)
 

@@ -55,8 +55,9 @@ def rows_within(budget_bytes: int, bytes_per_row: int, n_samples: int) -> int:
     return int(min(max(rows, TASK_ROWS), n_samples))
 
 
-def initialisation_sample_rows(n_samples: int, n_features: int, min_rows: int = 1,
-                               budget_bytes: int | None = None) -> int:
+def initialisation_sample_rows(
+    n_samples: int, n_features: int, min_rows: int = 1, budget_bytes: int | None = None
+) -> int:
     """Rows of the sample that initialises an out-of-core or Dask fit.
 
     As many as fit a quarter of the memory budget (the sample in float64,
@@ -116,8 +117,9 @@ class ArrayRows:
         """
         budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
         bytes_per_row = working_dtype(X.dtype).itemsize * X.shape[1] + 8  # + the weight
-        return cls(X, sample_weight,
-                   rows_within(budget_bytes // CHUNKS_HELD, bytes_per_row, X.shape[0]))
+        return cls(
+            X, sample_weight, rows_within(budget_bytes // CHUNKS_HELD, bytes_per_row, X.shape[0])
+        )
 
     @property
     def in_memory(self) -> bool:
@@ -170,8 +172,7 @@ class ArrayRows:
             raise _validation.NonFiniteError(n_nan, n_inf, message, first_error.first)
         if self.sample_weight is not None:
             if largest <= 0:
-                raise ValueError("sample_weight sums to zero: at least one row must have "
-                                 "weight.")
+                raise ValueError("sample_weight sums to zero: at least one row must have weight.")
             self.weight_scale = largest
         if spread:
             _validation.check_spread(self.X, low, high, self.dtype)
@@ -206,6 +207,8 @@ class ArrayRows:
         weights = self._weights(rows)
         if weights is not None:
             if weights.sum() <= 0:
-                raise ValueError("the rows sampled for the initialisation all have zero "
-                                 "weight; give the weighted rows more weight or fit in memory")
+                raise ValueError(
+                    "the rows sampled for the initialisation all have zero "
+                    "weight; give the weighted rows more weight or fit in memory"
+                )
         return X, weights

@@ -98,10 +98,12 @@ def run_em(
         lower_bound = stats.mean_log_likelihood
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound, data.dtype)
-        mixture, covariances, repaired = m_step(stats, reg_covar, model,
-                                                previous=run.covariances, fixed=fixed)
-        run = EMRun(mixture, covariances, lower_bound, n_iter, False,
-                    run.lower_bounds + [lower_bound])
+        mixture, covariances, repaired = m_step(
+            stats, reg_covar, model, previous=run.covariances, fixed=fixed
+        )
+        run = EMRun(
+            mixture, covariances, lower_bound, n_iter, False, run.lower_bounds + [lower_bound]
+        )
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, lower_bound, change)

@@ -19,14 +19,21 @@ def open_npy(path: str | os.PathLike):
     except ValueError as error:
         raise ValueError(f"{os.fspath(path)!r} is not a .npy array file ({error})") from None
     if not isinstance(X, np.memmap):  # np.load gives an NpzFile for .npz archives
-        raise ValueError(f"{os.fspath(path)!r} is not a .npy file; save the array with "
-                         "numpy.save to fit it out of core")
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a .npy file; save the array with "
+            "numpy.save to fit it out of core"
+        )
     return X
 
 
-def fit_file(path: str | os.PathLike, n_components: int = 1, *,
-             working_memory: float | None = None, sample_weight=None,
-             **params) -> GaussianMixture:
+def fit_file(
+    path: str | os.PathLike,
+    n_components: int = 1,
+    *,
+    working_memory: float | None = None,
+    sample_weight=None,
+    **params,
+) -> GaussianMixture:
     """Fit a Gaussian mixture to the rows of a ``.npy`` file, reading it in chunks.
 
     The file is memory-mapped, never loaded: each EM iteration reads it once,

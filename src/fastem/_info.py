@@ -62,8 +62,10 @@ def thread_lines() -> list[str]:
             backend = get_backend(name)
             lines.append(f"{name} kernels: {backend.threads.get_num_threads()} threads")
     for pool in threadpool_info():
-        lines.append(f"{pool['user_api']} ({pool['prefix']}, {pool['internal_api']}): "
-                     f"{pool['num_threads']} threads")
+        lines.append(
+            f"{pool['user_api']} ({pool['prefix']}, {pool['internal_api']}): "
+            f"{pool['num_threads']} threads"
+        )
     return lines
 
 
@@ -72,22 +74,40 @@ def describe() -> str:
     from . import __version__
     from .backends import available_backends, get_backend
 
-    lines = [f"fastem {__version__}",
-             f"python {platform.python_version()} ({sys.executable})",
-             "packages: " + ", ".join(f"{p} {_version(p)}" for p in (
-                 "numpy", "numba", "scipy", "scikit-learn", "threadpoolctl", "dask",
-                 "matplotlib", "pyarrow")),
-             f"cpu: {cpu_description()}",
-             "backends:"]
+    lines = [
+        f"fastem {__version__}",
+        f"python {platform.python_version()} ({sys.executable})",
+        "packages: "
+        + ", ".join(
+            f"{p} {_version(p)}"
+            for p in (
+                "numpy",
+                "numba",
+                "scipy",
+                "scikit-learn",
+                "threadpoolctl",
+                "dask",
+                "matplotlib",
+                "pyarrow",
+            )
+        ),
+        f"cpu: {cpu_description()}",
+        "backends:",
+    ]
     for name, reason in available_backends().items():
         lines.append(f"  {name:<7} {'available' if reason is None else reason}")
     try:
         chosen = get_backend("auto").name
     except ValueError as error:
         chosen = f"none ({error})"
-    lines.append(f"  'auto' uses: {chosen}"
-                 + (f" (FASTEM_BACKEND={os.environ['FASTEM_BACKEND']})"
-                    if os.environ.get("FASTEM_BACKEND") else ""))
+    lines.append(
+        f"  'auto' uses: {chosen}"
+        + (
+            f" (FASTEM_BACKEND={os.environ['FASTEM_BACKEND']})"
+            if os.environ.get("FASTEM_BACKEND")
+            else ""
+        )
+    )
     lines.append("threads:")
     lines += [f"  {line}" for line in thread_lines()]
     lines.append(f"numba cache: {numba_cache_location()}")

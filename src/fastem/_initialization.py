@@ -34,8 +34,11 @@ def hierarchical_labels(X, n_components, random_state):
     from scipy.cluster.hierarchy import fcluster, ward
 
     n_rows = min(X.shape[0], HC_SAMPLE_ROWS)
-    rows = (np.arange(X.shape[0]) if n_rows == X.shape[0]
-            else np.sort(random_state.choice(X.shape[0], n_rows, replace=False)))
+    rows = (
+        np.arange(X.shape[0])
+        if n_rows == X.shape[0]
+        else np.sort(random_state.choice(X.shape[0], n_rows, replace=False))
+    )
     sample = np.asarray(X[rows], dtype=np.float64)
     labels = fcluster(ward(sample), n_components, criterion="maxclust") - 1
     return rows, labels
@@ -90,8 +93,9 @@ def _chosen_rows(X, sample_weight, n_components, random_state):
     return random_state.choice(n_samples, size=n_components, replace=False, p=probabilities)
 
 
-def initial_statistics(X, sample_weight, n_components, covariance_type, init_params,
-                       random_state, backend) -> SufficientStats:
+def initial_statistics(
+    X, sample_weight, n_components, covariance_type, init_params, random_state, backend
+) -> SufficientStats:
     """Sufficient statistics of the initial responsibilities of ``init_params``."""
     if init_params == "kmeans":
         seeds, _ = _kmeans.kmeans_plusplus(X, sample_weight, n_components, random_state, backend)
@@ -117,9 +121,20 @@ def initial_statistics(X, sample_weight, n_components, covariance_type, init_par
     return _stats_from_labels(points, weights, np.arange(n_components), points, covariance_type)
 
 
-def initial_mixture(X, sample_weight, *, n_components, model, init_params,
-                    reg_covar, weights_init, means_init, precisions_init, random_state,
-                    backend):
+def initial_mixture(
+    X,
+    sample_weight,
+    *,
+    n_components,
+    model,
+    init_params,
+    reg_covar,
+    weights_init,
+    means_init,
+    precisions_init,
+    random_state,
+    backend,
+):
     """The starting mixture and its covariances, user-given parameters taking precedence.
 
     ``model`` is the covariance model (:mod:`fastem.covariance`); the
@@ -129,13 +144,19 @@ def initial_mixture(X, sample_weight, *, n_components, model, init_params,
     weights = means = prec_chol = covariances = None
     if weights_init is None or means_init is None or precisions_init is None:
         stats = initial_statistics(
-            X, sample_weight, n_components, covariance_type, init_params,
-            random_state, backend,
+            X,
+            sample_weight,
+            n_components,
+            covariance_type,
+            init_params,
+            random_state,
+            backend,
         )
         # One point per component ('random_from_data', 'k-means++') has no spread of its
         # own: a singular start is repaired at the scale of the data, not of the points.
-        estimated, covariances, _ = m_step(stats, reg_covar, model,
-                                           data_variance=_kmeans.variance_scale(X))
+        estimated, covariances, _ = m_step(
+            stats, reg_covar, model, data_variance=_kmeans.variance_scale(X)
+        )
         weights, means = estimated.weights, estimated.means
         prec_chol = estimated.precisions_cholesky
     if weights_init is not None:

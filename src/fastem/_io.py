@@ -32,8 +32,10 @@ class Table:
 def _suffix(path: str) -> str:
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in FORMATS:
-        raise DataFileError(f"{path}: unknown format {suffix or '(no extension)'!r}; "
-                            f"expected one of {', '.join(FORMATS)}")
+        raise DataFileError(
+            f"{path}: unknown format {suffix or '(no extension)'!r}; "
+            f"expected one of {', '.join(FORMATS)}"
+        )
     return suffix
 
 
@@ -64,13 +66,15 @@ def _first_line(path: str) -> str:
         raise DataFileError(f"{path}: not a text file (it holds NUL bytes)")
     line, newline, _ = head.partition(b"\n")
     if not newline and len(head) == SNIFF_BYTES:
-        raise DataFileError(f"{path}: no line break in the first {SNIFF_BYTES} bytes; not a "
-                            "table of text lines")
+        raise DataFileError(
+            f"{path}: no line break in the first {SNIFF_BYTES} bytes; not a table of text lines"
+        )
     try:
         return line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as error:
-        raise DataFileError(f"{path}: not UTF-8 text ({error.reason} at byte "
-                            f"{error.start})") from None
+        raise DataFileError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
 
 
 def _read_text(path: str) -> Table:
@@ -83,12 +87,20 @@ def _read_text(path: str) -> Table:
     header = not any(numeric)
     if not header and not all(numeric):
         field = next(f for f in fields if f and not _is_number(f))
-        raise DataFileError(f"{path}: line 1 mixes numbers and text ({field!r}); a header "
-                            "line holds names only, a data line numbers only")
+        raise DataFileError(
+            f"{path}: line 1 mixes numbers and text ({field!r}); a header "
+            "line holds names only, a data line numbers only"
+        )
     columns = fields if header else None
     try:
-        X = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2,
-                       dtype=np.float64, encoding="utf-8-sig")
+        X = np.loadtxt(
+            path,
+            delimiter=delimiter,
+            skiprows=int(header),
+            ndmin=2,
+            dtype=np.float64,
+            encoding="utf-8-sig",
+        )
     except ValueError as error:
         raise DataFileError(f"{path}: {_explain_loadtxt(str(error), columns, header)}") from None
     if X.shape[0] == 0:
@@ -98,17 +110,17 @@ def _read_text(path: str) -> Table:
 
 def _explain_loadtxt(message: str, columns: list[str] | None, header: bool) -> str:
     """loadtxt's error in the file's own terms: 1-based line, column name."""
-    match = re.search(r"could not convert string '(.*)' to float64 at row (\d+), column (\d+)",
-                      message)
+    match = re.search(
+        r"could not convert string '(.*)' to float64 at row (\d+), column (\d+)", message
+    )
     if match:
         value, row, column = match.group(1), int(match.group(2)), int(match.group(3))
         name = f"{columns[column - 1]!r} ({column})" if columns else str(column)
-        return (f"column {name} is not numeric: {value!r} on line {row + 1 + int(header)}")
+        return f"column {name} is not numeric: {value!r} on line {row + 1 + int(header)}"
     match = re.search(r"the number of columns changed from (\d+) to (\d+) at row (\d+)", message)
     if match:
         expected, found, row = (int(group) for group in match.groups())
-        return (f"line {row + int(header)} has {found} fields where the lines before have "
-                f"{expected}")
+        return f"line {row + int(header)} has {found} fields where the lines before have {expected}"
     return message.splitlines()[0]
 
 
@@ -128,16 +140,19 @@ def _read_parquet(path: str) -> Table:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise DataFileError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") \
-            from None
+        raise DataFileError(
+            f"{path}: reading parquet needs pyarrow (pip install pyarrow)"
+        ) from None
     table = parquet.read_table(path)
     columns = list(table.column_names)
     arrays = []
     for name in columns:
         values = table.column(name).to_numpy(zero_copy_only=False)
         if values.dtype.kind not in "biuf":
-            raise DataFileError(f"{path}: column {name!r} is not numeric "
-                                f"(its type is {table.schema.field(name).type})")
+            raise DataFileError(
+                f"{path}: column {name!r} is not numeric "
+                f"(its type is {table.schema.field(name).type})"
+            )
         arrays.append(values.astype(np.float64, copy=False))
     if not arrays:
         raise DataFileError(f"{path}: no columns")
@@ -153,8 +168,7 @@ def read_table(path: str, *, memory_map: bool = True) -> Table:
         raise DataFileError(f"{path}: is a directory, not a data file")
     try:
         if suffix == ".npy":
-            table = Table(np.load(path, mmap_mode="r" if memory_map else None,
-                                  allow_pickle=False))
+            table = Table(np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False))
         elif suffix == ".npz":
             table = _read_npz(path)
         elif suffix == ".parquet":
@@ -185,17 +199,22 @@ def split_weights(table: Table, weights: str | None, path: str) -> Table:
     elif weights.isdigit() and not os.path.exists(weights):
         column = int(weights)
         if column >= table.X.shape[1]:
-            raise DataFileError(f"{path}: no column {column} for the weights "
-                                f"(the table has {table.X.shape[1]} columns)")
+            raise DataFileError(
+                f"{path}: no column {column} for the weights "
+                f"(the table has {table.X.shape[1]} columns)"
+            )
     else:
         if not os.path.splitext(weights)[1]:
             known = f"; its columns are {', '.join(table.columns)}" if table.columns else ""
-            raise DataFileError(f"--weights {weights!r}: neither a column of {path} nor a "
-                                f"file{known}")
+            raise DataFileError(
+                f"--weights {weights!r}: neither a column of {path} nor a file{known}"
+            )
         weight_table = read_table(weights, memory_map=False)
         if weight_table.X.shape[1] != 1 or weight_table.X.shape[0] != table.X.shape[0]:
-            raise DataFileError(f"{weights}: expected one column of {table.X.shape[0]} "
-                                f"weights, found shape {weight_table.X.shape}")
+            raise DataFileError(
+                f"{weights}: expected one column of {table.X.shape[0]} "
+                f"weights, found shape {weight_table.X.shape}"
+            )
         table.weights = np.asarray(weight_table.X[:, 0], dtype=np.float64)
         return table
     keep = [c for c in range(table.X.shape[1]) if c != column]
@@ -222,5 +241,7 @@ def write_array(path: str, array: np.ndarray) -> None:
         fmt = "%d" if array.dtype.kind in "iu" else "%.10g"
         np.savetxt(path, array, fmt=fmt, delimiter="\t" if suffix == ".tsv" else ",")
     else:
-        raise DataFileError(f"{path}: unknown output format {suffix or '(no extension)'!r}; "
-                            "use .npy, .csv, .tsv or .txt")
+        raise DataFileError(
+            f"{path}: unknown output format {suffix or '(no extension)'!r}; "
+            "use .npy, .csv, .tsv or .txt"
+        )

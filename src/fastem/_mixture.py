@@ -57,9 +57,7 @@ class Mixture:
 
     def log_det_cholesky(self) -> np.ndarray:
         """log det(U_k) for each component: log of the Gaussian's normaliser."""
-        return log_det_cholesky(
-            self.precisions_cholesky, self.covariance_type, self.n_features
-        )
+        return log_det_cholesky(self.precisions_cholesky, self.covariance_type, self.n_features)
 
     def log_norm(self) -> np.ndarray:
         """Per-component constant of the weighted log-density.
@@ -69,11 +67,7 @@ class Mixture:
         """
         with np.errstate(divide="ignore"):
             log_weights = np.log(self.weights)
-        return (
-            log_weights
-            + self.log_det_cholesky()
-            - 0.5 * self.n_features * np.log(2.0 * np.pi)
-        )
+        return log_weights + self.log_det_cholesky() - 0.5 * self.n_features * np.log(2.0 * np.pi)
 
 
 def log_det_cholesky(prec_chol: np.ndarray, covariance_type: str, n_features: int):
@@ -116,9 +110,7 @@ def precisions_cholesky_from_precisions(precisions, covariance_type):
     """Upper U with U Uᵀ = P, from the lower Cholesky factor of the reversed P."""
     precisions = np.asarray(precisions, dtype=np.float64)
     if covariance_type == "full":
-        return np.stack(
-            [_flip(linalg.cholesky(_flip(p), lower=True)) for p in precisions]
-        )
+        return np.stack([_flip(linalg.cholesky(_flip(p), lower=True)) for p in precisions])
     if covariance_type == "tied":
         return _flip(linalg.cholesky(_flip(precisions), lower=True))
     return np.sqrt(precisions)
@@ -185,8 +177,7 @@ def far_rows_component(X, mixture: Mixture) -> np.ndarray:
     return np.argmin(log_distances, axis=1)
 
 
-def as_full_covariances(covariances, layout: str, n_components: int,
-                        n_features: int) -> np.ndarray:
+def as_full_covariances(covariances, layout: str, n_components: int, n_features: int) -> np.ndarray:
     """Every component's covariance as a (K, D, D) matrix, from any layout."""
     covariances = np.asarray(covariances, dtype=np.float64)
     if layout == "full":

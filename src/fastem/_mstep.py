@@ -84,13 +84,18 @@ class FixedParameters:
     covariances: np.ndarray | None = None
 
 
-def estimate_covariances(stats: SufficientStats, reg_covar: float,
-                         model: CovarianceModel, previous=None,
-                         fixed: FixedParameters | None = None):
+def estimate_covariances(
+    stats: SufficientStats,
+    reg_covar: float,
+    model: CovarianceModel,
+    previous=None,
+    fixed: FixedParameters | None = None,
+):
     """Weights, means and the model's covariances (in its layout) from statistics."""
     if model.layout != stats.covariance_type:
-        raise ValueError(f"{model.name} takes {model.layout} statistics, "
-                         f"not {stats.covariance_type}")
+        raise ValueError(
+            f"{model.name} takes {model.layout} statistics, not {stats.covariance_type}"
+        )
     fixed = fixed or FixedParameters()
     nk = stats.resp_sum + EMPTY_COMPONENT_GUARD
     if fixed.means is None:
@@ -108,9 +113,14 @@ def estimate_covariances(stats: SufficientStats, reg_covar: float,
     return weights, means, covariances
 
 
-def m_step(stats: SufficientStats, reg_covar: float, model: CovarianceModel,
-           data_variance: float | None = None, previous=None,
-           fixed: FixedParameters | None = None):
+def m_step(
+    stats: SufficientStats,
+    reg_covar: float,
+    model: CovarianceModel,
+    data_variance: float | None = None,
+    previous=None,
+    fixed: FixedParameters | None = None,
+):
     """The next mixture, its covariances, and whether a singular component was repaired.
 
     ``model`` is the covariance model (:mod:`fastem.covariance`); ``previous``
@@ -119,14 +129,14 @@ def m_step(stats: SufficientStats, reg_covar: float, model: CovarianceModel,
     ``data_variance`` is the scale a singular component is repaired at when
     the mixture itself has no spread (see :func:`~fastem._recovery.repair_covariances`).
     """
-    weights, means, covariances = estimate_covariances(stats, reg_covar, model, previous,
-                                                       fixed)
+    weights, means, covariances = estimate_covariances(stats, reg_covar, model, previous, fixed)
     try:
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
         repaired = False
     except ValueError:  # a singular component: repair it, or re-raise if none is found
-        covariances, repaired = repair_covariances(covariances, weights, means,
-                                                   stats.covariance_type, data_variance)
+        covariances, repaired = repair_covariances(
+            covariances, weights, means, stats.covariance_type, data_variance
+        )
         prec_chol = precisions_cholesky_from_covariances(covariances, stats.covariance_type)
     mixture = Mixture(stats.covariance_type, weights, means, prec_chol)
     return mixture, covariances, repaired

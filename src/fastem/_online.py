@@ -43,8 +43,9 @@ class OnlineState:
     n_steps: int
 
 
-def step(state: OnlineState | None, X, sample_weight, mixture: Mixture,
-         backend) -> tuple[OnlineState, float]:
+def step(
+    state: OnlineState | None, X, sample_weight, mixture: Mixture, backend
+) -> tuple[OnlineState, float]:
     """Blend one batch into the running statistics; also return its mean log-likelihood."""
     batch = ArrayRows(X, sample_weight).statistics(mixture, backend)
     lower_bound = batch.mean_log_likelihood

@@ -42,9 +42,17 @@ ESTIMATORS: dict[str, type] = {}  # format tag -> estimator class, filled by reg
 def register(tag: str, estimator_class: type) -> None:
     """Let :func:`load` build ``estimator_class`` from files tagged ``tag``."""
     ESTIMATORS[tag] = estimator_class
+
+
 FORMAT_VERSION = 1
-FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
-                 "lower_bounds_")
+FITTED_ARRAYS = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "lower_bounds_",
+)
 FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_", "backend_")
 HEADER_KEYS = ("format", "format_version", "fastem_version", "params")
 MEMBERS = HEADER_KEYS + FITTED_ARRAYS + FITTED_SCALARS + ("feature_names_in_",)
@@ -83,8 +91,13 @@ def save(model, path: str | os.PathLike) -> None:
         "params": np.array(json.dumps(params)),
     }
     dtype = np.float32 if np.asarray(model.means_).dtype == np.float32 else np.float64
-    contents.update({name: np.asarray(getattr(model, name), dtype=dtype)
-                     for name in FITTED_ARRAYS if name != "lower_bounds_"})
+    contents.update(
+        {
+            name: np.asarray(getattr(model, name), dtype=dtype)
+            for name in FITTED_ARRAYS
+            if name != "lower_bounds_"
+        }
+    )
     contents["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64)
     contents.update({name: np.array(getattr(model, name)) for name in FITTED_SCALARS})
     if hasattr(model, "feature_names_in_"):
@@ -129,10 +142,21 @@ def load(path: str | os.PathLike):
                 return _read_model(archive, os.fstat(file.fileno()).st_size)
         except ModelFileError as error:
             raise ValueError(f"{os.fspath(path)}: {error}") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-                NotImplementedError, RuntimeError, OverflowError, zlib.error) as error:
-            raise ValueError(f"{os.fspath(path)}: not a readable fastem model file, truncated "
-                             f"or corrupted ({type(error).__name__}: {error})") from None
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            OSError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+            OverflowError,
+            zlib.error,
+        ) as error:
+            raise ValueError(
+                f"{os.fspath(path)}: not a readable fastem model file, truncated "
+                f"or corrupted ({type(error).__name__}: {error})"
+            ) from None
 
 
 def _fail(message: str):
@@ -155,8 +179,10 @@ def _members(archive: zipfile.ZipFile, file_size: int) -> tuple[dict, type]:
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             _fail(f"member {key[:80]!r} uses an unsupported compression")
         if info.file_size > MAX_COMPRESSION * info.compress_size + MAX_NPY_HEADER:
-            _fail(f"member {key[:80]!r} would expand from {info.compress_size} to "
-                  f"{info.file_size} bytes")
+            _fail(
+                f"member {key[:80]!r} would expand from {info.compress_size} to "
+                f"{info.file_size} bytes"
+            )
     try:
         tag = _read(archive, members, "format", "U", ())[()] if "format" in members else None
     except ModelFileError as error:
@@ -165,8 +191,10 @@ def _members(archive: zipfile.ZipFile, file_size: int) -> tuple[dict, type]:
         _fail(f"not a fastem model file (no '{FORMAT}' format tag)")
     unexpected = sorted(set(members) - set(MEMBERS))
     if unexpected:
-        _fail(f"unexpected member(s) {', '.join(repr(key[:80]) for key in unexpected[:5])} "
-              f"(a fastem model holds {', '.join(MEMBERS)})")
+        _fail(
+            f"unexpected member(s) {', '.join(repr(key[:80]) for key in unexpected[:5])} "
+            f"(a fastem model holds {', '.join(MEMBERS)})"
+        )
     missing = [key for key in REQUIRED if key not in members]
     if missing:
         _fail(f"missing {', '.join(missing)}")
@@ -178,16 +206,25 @@ def _header(archive, info) -> tuple:
     with archive.open(info) as member:
         try:
             version = np.lib.format.read_magic(member)
-            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
+            reader = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran_order, dtype = reader(member, max_header_size=MAX_NPY_HEADER)
         except (ValueError, TypeError, SyntaxError) as error:
             _fail(f"member {info.filename!r} has no valid .npy header ({error})")
         return shape, dtype, member.tell()
 
 
-def _read(archive, members: dict, key: str, kind: str, shape: tuple | None,
-          max_itemsize: int | None = None):
+def _read(
+    archive,
+    members: dict,
+    key: str,
+    kind: str,
+    shape: tuple | None,
+    max_itemsize: int | None = None,
+):
     """Member ``key`` as an array of the expected kind and shape (checked before reading).
 
     ``kind`` is a string of allowed dtype kinds ('f', 'U', 'iu', 'b'); ``shape``
@@ -195,8 +232,11 @@ def _read(archive, members: dict, key: str, kind: str, shape: tuple | None,
     """
     info = members[key]
     declared, dtype, header_bytes = _header(archive, info)
-    if dtype.hasobject or dtype.kind not in kind or (dtype.kind == "f" and dtype.itemsize
-                                                     not in (4, 8)):
+    if (
+        dtype.hasobject
+        or dtype.kind not in kind
+        or (dtype.kind == "f" and dtype.itemsize not in (4, 8))
+    ):
         _fail(f"{key} has dtype {dtype}; expected {_KIND_NAMES[kind]}")
     if shape is not None and declared != shape:
         _fail(f"{key} has shape {declared}; the model needs {shape}")
@@ -205,16 +245,22 @@ def _read(archive, members: dict, key: str, kind: str, shape: tuple | None,
         _fail(f"{key} holds {dtype.itemsize}-byte items, more than a model's {limit}")
     n_bytes = dtype.itemsize * int(np.prod(declared, dtype=np.int64))
     if header_bytes + n_bytes != info.file_size:
-        _fail(f"{key} declares {declared} {dtype} ({n_bytes} bytes) but holds "
-              f"{info.file_size - header_bytes}")
+        _fail(
+            f"{key} declares {declared} {dtype} ({n_bytes} bytes) but holds "
+            f"{info.file_size - header_bytes}"
+        )
     with archive.open(info) as member:
-        array = np.lib.format.read_array(member, allow_pickle=False,
-                                         max_header_size=MAX_NPY_HEADER)
+        array = np.lib.format.read_array(member, allow_pickle=False, max_header_size=MAX_NPY_HEADER)
     return array
 
 
-_KIND_NAMES = {"f": "float32 or float64", "U": "text", "iu": "an integer", "b": "a bool",
-               "fiu": "a number"}
+_KIND_NAMES = {
+    "f": "float32 or float64",
+    "U": "text",
+    "iu": "an integer",
+    "b": "a bool",
+    "fiu": "a number",
+}
 
 
 def _depth(value, level: int = 0) -> int:
@@ -227,8 +273,7 @@ def _depth(value, level: int = 0) -> int:
     return level
 
 
-def _params(archive, members, estimator_class: type, n_components: int,
-            n_features: int) -> dict:
+def _params(archive, members, estimator_class: type, n_components: int, n_features: int) -> dict:
     """The constructor parameters, from bounded, checked JSON."""
     n_numbers = 4 * n_components * (1 + n_features + n_features**2)  # the *_init arrays, if any
     max_chars = (1 << 12) + PARAMS_CHARS_PER_NUMBER * n_numbers
@@ -267,8 +312,10 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
     version = _scalar(archive, members, "format_version", "iu")
     if version > FORMAT_VERSION:
         fastem_version = _scalar(archive, members, "fastem_version", "U")
-        _fail(f"saved in model format {version} by fastem {fastem_version}; this fastem "
-              f"reads format {FORMAT_VERSION} and older. Upgrade fastem to load it.")
+        _fail(
+            f"saved in model format {version} by fastem {fastem_version}; this fastem "
+            f"reads format {FORMAT_VERSION} and older. Upgrade fastem to load it."
+        )
     if version < 1:
         _fail(f"unknown model format {version}")
     means_shape, _, _ = _header(archive, members["means_"])
@@ -300,9 +347,13 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
     if model.backend_ not in BACKENDS:
         _fail(f"backend_ is {model.backend_[:40]!r}, not one of {', '.join(BACKENDS)}")
     parameters = parameter_shape(covariance_type, n_components, n_features)
-    for key, shape in (("weights_", (n_components,)), ("means_", means_shape),
-                       ("covariances_", parameters), ("precisions_", parameters),
-                       ("precisions_cholesky_", parameters)):
+    for key, shape in (
+        ("weights_", (n_components,)),
+        ("means_", means_shape),
+        ("covariances_", parameters),
+        ("precisions_", parameters),
+        ("precisions_cholesky_", parameters),
+    ):
         setattr(model, key, _read(archive, members, key, "f", shape))
     lower_bounds = _read(archive, members, "lower_bounds_", "f", (n_iter,))
     model.lower_bounds_ = lower_bounds.tolist()
@@ -326,8 +377,11 @@ def _check_values(model, lower_bounds) -> None:
     for key in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
         if not np.all(np.isfinite(getattr(model, key))):
             _fail(f"{key} holds NaN or infinity")
-    if not np.all(np.isfinite(lower_bounds)) or np.isnan(model.lower_bound_) or \
-            model.lower_bound_ == np.inf:
+    if (
+        not np.all(np.isfinite(lower_bounds))
+        or np.isnan(model.lower_bound_)
+        or model.lower_bound_ == np.inf
+    ):
         _fail("lower_bound_ or lower_bounds_ holds NaN or +infinity")
     weights = model.weights_.astype(np.float64)
     if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-5:
@@ -351,7 +405,13 @@ def _check_values(model, lower_bounds) -> None:
     covariances = covariances_from_cholesky(prec_chol, covariance_type)
     condition = float(np.max(diagonal) / np.min(diagonal)) ** 2  # a lower bound of cond(Σ)
     if covariance_type in ("full", "tied"):
-        condition = max(condition, float(np.max(np.linalg.cond(
-            covariances if covariance_type == "full" else covariances[None]))))
+        condition = max(
+            condition,
+            float(
+                np.max(
+                    np.linalg.cond(covariances if covariance_type == "full" else covariances[None])
+                )
+            ),
+        )
     if _relative_error(model.covariances_, covariances) > 1e3 * epsilon * condition + 1e-8:
         _fail("covariances_ disagree with precisions_cholesky_")

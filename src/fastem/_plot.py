@@ -30,8 +30,9 @@ def _pyplot():
 
 def full_covariances(model) -> np.ndarray:
     """Every component's covariance as a (K, D, D) matrix, whatever the covariance model."""
-    return as_full_covariances(model.covariances_, layout_of(model.covariance_type),
-                               *model.means_.shape)
+    return as_full_covariances(
+        model.covariances_, layout_of(model.covariance_type), *model.means_.shape
+    )
 
 
 def projection(model, X, dims: tuple[int, int] | str):
@@ -50,8 +51,10 @@ def projection(model, X, dims: tuple[int, int] | str):
     first, second = dims
     for dim in dims:
         if not 0 <= dim < n_features:
-            raise ValueError(f"feature {dim} does not exist: the model has {n_features} "
-                             f"features (0 to {n_features - 1})")
+            raise ValueError(
+                f"feature {dim} does not exist: the model has {n_features} "
+                f"features (0 to {n_features - 1})"
+            )
     basis = np.zeros((n_features, 2))
     basis[first, 0] = basis[second, 1] = 1.0
     return basis, (f"feature {first}", f"feature {second}")
@@ -63,28 +66,54 @@ def _ellipse(axes, mean, covariance, n_sigma, color, plt):
     variances, vectors = np.linalg.eigh(covariance)
     angle = np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1]))
     width, height = 2.0 * n_sigma * np.sqrt(np.maximum(variances[::-1], 0.0))
-    axes.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=color,
-                           linewidth=2.0 if n_sigma == 1 else 1.0,
-                           linestyle="-" if n_sigma == 1 else "--"))
+    axes.add_patch(
+        Ellipse(
+            mean,
+            width,
+            height,
+            angle=angle,
+            fill=False,
+            color=color,
+            linewidth=2.0 if n_sigma == 1 else 1.0,
+            linestyle="-" if n_sigma == 1 else "--",
+        )
+    )
 
 
-def plot_mixture(model, X, path: str, *, dims: tuple[int, int] | str = (0, 1),
-                 max_points: int = MAX_POINTS, seed: int = 0, title: str | None = None) -> None:
+def plot_mixture(
+    model,
+    X,
+    path: str,
+    *,
+    dims: tuple[int, int] | str = (0, 1),
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+    title: str | None = None,
+) -> None:
     """Save a PNG of (a subsample of) X with each component's 1σ and 2σ ellipses."""
     basis, labels = projection(model, X, dims)  # a bad choice of dims is reported first
     plt = _pyplot()
     rng = np.random.default_rng(seed)
     n_samples = X.shape[0]
-    rows = np.sort(rng.choice(n_samples, max_points, replace=False)) if n_samples > max_points \
+    rows = (
+        np.sort(rng.choice(n_samples, max_points, replace=False))
+        if n_samples > max_points
         else np.arange(n_samples)
+    )
     points = np.asarray(X[rows], dtype=np.float64)
     component = model.predict(points)
     plane = points @ basis
     figure, axes = plt.subplots(figsize=(7, 6), dpi=110)
     colors = plt.get_cmap("tab10" if model.n_components <= 10 else "tab20")
-    axes.scatter(plane[:, 0], plane[:, 1], s=2, alpha=0.35, c=[colors(k % colors.N)
-                                                              for k in component],
-                 linewidths=0, rasterized=True)
+    axes.scatter(
+        plane[:, 0],
+        plane[:, 1],
+        s=2,
+        alpha=0.35,
+        c=[colors(k % colors.N) for k in component],
+        linewidths=0,
+        rasterized=True,
+    )
     covariances = full_covariances(model)
     for k in range(model.n_components):
         mean = model.means_[k] @ basis
@@ -93,13 +122,22 @@ def plot_mixture(model, X, path: str, *, dims: tuple[int, int] | str = (0, 1),
         for n_sigma in (1, 2):
             _ellipse(axes, mean, covariance, n_sigma, "black", plt)
         axes.plot(*mean, marker="x", color="black")
-        axes.annotate(f"{model.weights_[k]:.2f}", mean, textcoords="offset points",
-                      xytext=(6, 6), fontsize=9, color="black",
-                      bbox={"boxstyle": "round,pad=0.2", "fc": color, "alpha": 0.6, "lw": 0})
+        axes.annotate(
+            f"{model.weights_[k]:.2f}",
+            mean,
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=9,
+            color="black",
+            bbox={"boxstyle": "round,pad=0.2", "fc": color, "alpha": 0.6, "lw": 0},
+        )
     axes.set_xlabel(labels[0])
     axes.set_ylabel(labels[1])
-    axes.set_title(title or f"{model.n_components}-component {model.covariance_type} mixture: "
-                            f"{len(rows):,} of {n_samples:,} points, 1σ and 2σ ellipses, weights")
+    axes.set_title(
+        title
+        or f"{model.n_components}-component {model.covariance_type} mixture: "
+        f"{len(rows):,} of {n_samples:,} points, 1σ and 2σ ellipses, weights"
+    )
     axes.autoscale_view()
     figure.tight_layout()
     figure.savefig(path)
@@ -112,12 +150,20 @@ def plot_model_selection(search, path: str) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     markers = "osd^v<>pPhX*D8"
     for column, name in enumerate(search.covariance_types_grid_):
-        axes.plot(search.n_components_grid_, search.criterion_table_[:, column],
-                  marker=markers[column % len(markers)], linewidth=1, markersize=4, label=name)
+        axes.plot(
+            search.n_components_grid_,
+            search.criterion_table_[:, column],
+            marker=markers[column % len(markers)],
+            linewidth=1,
+            markersize=4,
+            label=name,
+        )
     best = search.best_params_
     axes.axvline(best["n_components"], color="gray", linestyle=":", linewidth=1)
-    axes.set_title(f"best {search.criterion.upper()}: {best['covariance_type']}, "
-                   f"K = {best['n_components']}", fontsize=10)
+    axes.set_title(
+        f"best {search.criterion.upper()}: {best['covariance_type']}, K = {best['n_components']}",
+        fontsize=10,
+    )
     axes.set_xlabel("number of components K")
     axes.set_ylabel(f"{search.criterion.upper()} (lower is better)")
     axes.legend(ncol=2, fontsize=7, loc="best")
@@ -134,8 +180,9 @@ def plot_selection(table: list[dict], criterion: str, path: str) -> None:
     for name, style in (("bic", "o-"), ("aic", "s--")):
         axes.plot(ks, [row[name] for row in table], style, label=name.upper())
     best = min(table, key=lambda row: row[criterion])
-    axes.axvline(best["k"], color="gray", linestyle=":",
-                 label=f"best {criterion.upper()}: K={best['k']}")
+    axes.axvline(
+        best["k"], color="gray", linestyle=":", label=f"best {criterion.upper()}: K={best['k']}"
+    )
     axes.set_xlabel("number of components K")
     axes.set_ylabel("criterion (lower is better)")
     axes.legend()

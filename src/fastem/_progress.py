@@ -36,38 +36,71 @@ class FitReporter:
 
     def init_start(self, init: int) -> None:
         self._init_started = self._iteration_started = self._last_message = perf_counter()
-        logger.debug("initialisation %d of %d", init + 1, self.n_init,
-                     extra={"fastem": {"event": "init", "init": init, "n_init": self.n_init,
-                                       "max_iter": self.max_iter}})
+        logger.debug(
+            "initialisation %d of %d",
+            init + 1,
+            self.n_init,
+            extra={
+                "fastem": {
+                    "event": "init",
+                    "init": init,
+                    "n_init": self.n_init,
+                    "max_iter": self.max_iter,
+                }
+            },
+        )
         if self.verbose >= 1:
             logger.info("Initialization %d", init)
 
     def iteration(self, n_iter: int, lower_bound: float, change: float) -> None:
         now = perf_counter()
         seconds, self._iteration_started = now - self._iteration_started, now
-        logger.debug("EM iteration %d: lower bound %.10g, change %.3g", n_iter, lower_bound,
-                     change, extra={"fastem": {"event": "iteration", "n_iter": n_iter,
-                                               "lower_bound": lower_bound, "change": change,
-                                               "seconds": seconds}})
+        logger.debug(
+            "EM iteration %d: lower bound %.10g, change %.3g",
+            n_iter,
+            lower_bound,
+            change,
+            extra={
+                "fastem": {
+                    "event": "iteration",
+                    "n_iter": n_iter,
+                    "lower_bound": lower_bound,
+                    "change": change,
+                    "seconds": seconds,
+                }
+            },
+        )
         if self.verbose == 0 or n_iter % self.verbose_interval != 0:
             return
         if self.verbose == 1:
             logger.info("  Iteration %d", n_iter)
         else:  # time since the last message, as scikit-learn reports it
-            logger.info("  Iteration %d\t time lapse %.5fs\t ll change %.5f", n_iter,
-                        now - self._last_message, change)
+            logger.info(
+                "  Iteration %d\t time lapse %.5fs\t ll change %.5f",
+                n_iter,
+                now - self._last_message,
+                change,
+            )
             self._last_message = now
 
     def init_end(self, lower_bound: float, converged: bool) -> None:
         message = "converged" if converged else "did not converge"
-        logger.debug("initialisation %s", message,
-                     extra={"fastem": {"event": "init_end", "converged": converged,
-                                       "lower_bound": lower_bound}})
+        logger.debug(
+            "initialisation %s",
+            message,
+            extra={
+                "fastem": {"event": "init_end", "converged": converged, "lower_bound": lower_bound}
+            },
+        )
         if self.verbose == 1:
             logger.info("Initialization %s.", message)
         elif self.verbose >= 2:
-            logger.info("Initialization %s. time lapse %.5fs\t lower bound %.5f.", message,
-                        perf_counter() - self._init_started, lower_bound)
+            logger.info(
+                "Initialization %s. time lapse %.5fs\t lower bound %.5f.",
+                message,
+                perf_counter() - self._init_started,
+                lower_bound,
+            )
 
 
 @contextlib.contextmanager
@@ -115,14 +148,21 @@ class ProgressBar(logging.Handler):
 
         if report["event"] == "init":
             self.close()
-            label = (f"EM {report['init'] + 1}/{report['n_init']}" if report["n_init"] > 1
-                     else "EM")
-            self.bar = tqdm(total=report["max_iter"], desc=label, unit="it",
-                            file=self.stream, dynamic_ncols=True, leave=True)
+            label = f"EM {report['init'] + 1}/{report['n_init']}" if report["n_init"] > 1 else "EM"
+            self.bar = tqdm(
+                total=report["max_iter"],
+                desc=label,
+                unit="it",
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=True,
+            )
         elif report["event"] == "iteration" and self.bar is not None:
-            self.bar.set_postfix_str(f"log-lik {report['lower_bound']:.6f}, change "
-                                     f"{report['change']:.2e}, {report['seconds']:.3f} s/it",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"log-lik {report['lower_bound']:.6f}, change "
+                f"{report['change']:.2e}, {report['seconds']:.3f} s/it",
+                refresh=False,
+            )
             self.bar.update(1)
         elif report["event"] == "init_end":
             if self.bar is not None and report["converged"]:

@@ -59,8 +59,9 @@ def _no_spread_error():
     )
 
 
-def repair_covariances(covariances, weights, means, covariance_type: str,
-                       data_variance: float | None = None):
+def repair_covariances(
+    covariances, weights, means, covariance_type: str, data_variance: float | None = None
+):
     """Covariances with every singular component regularised (in a copy), and a warning.
 
     The jitter is relative to the mixture's own variance, or to

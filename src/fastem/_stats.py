@@ -111,23 +111,31 @@ class SufficientStats:
         move = shift - self.shift
         first = self.first - self.resp_sum[:, None] * move
         if self.covariance_type == "full":
-            second = moved_scatter(symmetric_from_upper(self.second), self.first,
-                                   self.resp_sum, move)
+            second = moved_scatter(
+                symmetric_from_upper(self.second), self.first, self.resp_sum, move
+            )
         elif self.covariance_type == "tied":
             scatter_shift = np.asarray(scatter_shift, dtype=np.float64)
-            total_first = (self.first + self.resp_sum[:, None]
-                           * (self.shift - self.scatter_shift)).sum(axis=0)
-            second = moved_scatter(symmetric_from_upper(self.second), total_first,
-                                   np.asarray(self.resp_sum.sum()),
-                                   scatter_shift - self.scatter_shift)
+            total_first = (
+                self.first + self.resp_sum[:, None] * (self.shift - self.scatter_shift)
+            ).sum(axis=0)
+            second = moved_scatter(
+                symmetric_from_upper(self.second),
+                total_first,
+                np.asarray(self.resp_sum.sum()),
+                scatter_shift - self.scatter_shift,
+            )
         else:
             second = self.second - 2.0 * self.first * move + self.resp_sum[:, None] * move**2
-        return replace(self, shift=shift, scatter_shift=scatter_shift, first=first,
-                       second=second)
+        return replace(self, shift=shift, scatter_shift=scatter_shift, first=first, second=second)
 
     def scaled(self, factor: float):
         """Every sum multiplied by ``factor`` (a new object, same centres)."""
-        return replace(self, total_weight=self.total_weight * factor,
-                       log_likelihood=self.log_likelihood * factor,
-                       resp_sum=self.resp_sum * factor, first=self.first * factor,
-                       second=self.second * factor)
+        return replace(
+            self,
+            total_weight=self.total_weight * factor,
+            log_likelihood=self.log_likelihood * factor,
+            resp_sum=self.resp_sum * factor,
+            first=self.first * factor,
+            second=self.second * factor,
+        )

@@ -41,8 +41,10 @@ def _check_n_jobs(n_jobs):
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral):
         raise TypeError(f"The 'n_jobs' parameter must be an int or None; got {n_jobs!r}.")
     if n_jobs == 0:
-        raise ValueError("The 'n_jobs' parameter must not be 0 (use 1 for one thread, "
-                         "-1 for every core, or None for the default).")
+        raise ValueError(
+            "The 'n_jobs' parameter must not be 0 (use 1 for one thread, "
+            "-1 for every core, or None for the default)."
+        )
 
 
 def check_parameters(estimator) -> None:
@@ -59,11 +61,15 @@ def check_parameters(estimator) -> None:
     _check_number("verbose", estimator.verbose, Integral, 0)
     _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
     names = fixed_names(estimator.fixed)
-    for name, init in (("weights", "weights_init"), ("means", "means_init"),
-                       ("covariances", "precisions_init")):
+    for name, init in (
+        ("weights", "weights_init"),
+        ("means", "means_init"),
+        ("covariances", "precisions_init"),
+    ):
         if name in names and getattr(estimator, init) is None:
-            raise ValueError(f"fixed={estimator.fixed!r} holds the {name} at {init}, which is "
-                             "not given.")
+            raise ValueError(
+                f"fixed={estimator.fixed!r} holds the {name} at {init}, which is not given."
+            )
     if not isinstance(estimator.warm_start, (bool, np.bool_)):
         raise TypeError(f"The 'warm_start' parameter must be a bool; got {estimator.warm_start!r}.")
 
@@ -78,8 +84,7 @@ def fixed_names(fixed) -> frozenset:
     names = [fixed] if isinstance(fixed, str) else list(fixed)
     unknown = [name for name in names if name not in FIXABLE]
     if unknown or not all(isinstance(name, str) for name in names):
-        raise ValueError(f"The 'fixed' parameter names parameters among {FIXABLE}; got "
-                         f"{fixed!r}.")
+        raise ValueError(f"The 'fixed' parameter names parameters among {FIXABLE}; got {fixed!r}.")
     return frozenset(names)
 
 
@@ -144,11 +149,14 @@ def check_out_of_core_array(X, min_samples: int = 2) -> None:
         raise ValueError(f"The memory-mapped X must hold numbers; its dtype is {X.dtype}.")
     n_samples, n_features = X.shape
     if n_samples < min_samples:
-        raise ValueError(f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
-                         f"minimum of {min_samples} is required.")
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
+            f"minimum of {min_samples} is required."
+        )
     if n_features < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of "
-                         "1 is required.")
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
 
 
 FINITE_CHECK_ROWS = 1 << 16  # rows per chunk: the check never holds an N×D mask
@@ -169,7 +177,7 @@ def check_finite(X, name: str = "X", row_offset: int = 0) -> tuple[float, float]
     first = None
     low, high = np.inf, -np.inf
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
-        chunk = X[start:start + FINITE_CHECK_ROWS]
+        chunk = X[start : start + FINITE_CHECK_ROWS]
         chunk_low, chunk_high = chunk.min(), chunk.max()  # NaN and ±inf show here
         if np.isfinite(chunk_low) and np.isfinite(chunk_high):
             low, high = min(low, float(chunk_low)), max(high, float(chunk_high))
@@ -190,12 +198,15 @@ def check_finite(X, name: str = "X", row_offset: int = 0) -> tuple[float, float]
 def non_finite_message(name: str, n_nan: int, n_inf: int, first: tuple) -> str:
     """'Input X contains 2 NaN value(s); the first is nan at row 17, column 1. ...'"""
     counts = " and ".join(
-        part for part in (f"{n_nan} NaN" if n_nan else "",
-                          f"{n_inf} infinite" if n_inf else "") if part
+        part
+        for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
+        if part
     )
     row, column, value = first
-    return (f"Input {name} contains {counts} value(s); the first is {value} at row {row}, "
-            f"column {column}. Remove or impute them before fitting.")
+    return (
+        f"Input {name} contains {counts} value(s); the first is {value} at row {row}, "
+        f"column {column}. Remove or impute them before fitting."
+    )
 
 
 class NonFiniteError(ValueError):
@@ -215,8 +226,9 @@ def largest_span(n_samples: int, n_features: int, dtype) -> float:
     float64 maximum when span < sqrt(max / (4 N D)); float32 rows are also
     rounded to float32 after centring, so their deviations stay below its maximum.
     """
-    limit = float(np.sqrt(np.finfo(np.float64).max / (4.0 * max(n_samples, 1)
-                                                       * max(n_features, 1))))
+    limit = float(
+        np.sqrt(np.finfo(np.float64).max / (4.0 * max(n_samples, 1) * max(n_features, 1)))
+    )
     if dtype == np.float32:
         limit = min(limit, float(np.finfo(np.float32).max))
     return limit
@@ -231,7 +243,7 @@ def column_ranges(X) -> tuple[np.ndarray, np.ndarray]:
     low = np.full(X.shape[1], np.inf)
     high = np.full(X.shape[1], -np.inf)
     for start in range(0, X.shape[0], FINITE_CHECK_ROWS):
-        chunk = np.asarray(X[start:start + FINITE_CHECK_ROWS], dtype=np.float64)
+        chunk = np.asarray(X[start : start + FINITE_CHECK_ROWS], dtype=np.float64)
         np.minimum(low, chunk.min(axis=0), out=low)
         np.maximum(high, chunk.max(axis=0), out=high)
     return low, high
@@ -313,8 +325,13 @@ def check_weight_values(weights: np.ndarray) -> float:
     return float(weights.max()) if weights.size else 0.0
 
 
-NON_NUMERIC_KINDS = {"U": "strings", "S": "bytes", "V": "raw bytes", "M": "datetimes",
-                     "m": "timedeltas"}
+NON_NUMERIC_KINDS = {
+    "U": "strings",
+    "S": "bytes",
+    "V": "raw bytes",
+    "M": "datetimes",
+    "m": "timedeltas",
+}
 
 
 def numpy_input(X):
@@ -335,9 +352,12 @@ def numpy_input(X):
             "Convert the columns you mean to fit to floats first (e.g. "
             "X.astype(np.float64) for numeric text, or drop the column)."
         )
-    if (not isinstance(X, np.ndarray) and hasattr(X, "__array_namespace__")
-            and get_config().get("array_api_dispatch", False)
-            and type(X).__module__.split(".")[0] not in ("numpy", "dask")):
+    if (
+        not isinstance(X, np.ndarray)
+        and hasattr(X, "__array_namespace__")
+        and get_config().get("array_api_dispatch", False)
+        and type(X).__module__.split(".")[0] not in ("numpy", "dask")
+    ):
         raise ValueError(
             f"fastem computes with NumPy on the CPU and got an array of type "
             f"{type(X).__module__}.{type(X).__name__} with scikit-learn's "
@@ -378,10 +398,11 @@ def fitted_mixture(estimator) -> Mixture:
     if not isinstance(n_features, Integral) or n_features < 1:
         raise ValueError(f"n_features_in_ must be a positive int; it is {n_features!r}.")
     arrays = {}
-    for name, shape in (("weights_", (n_components,)),
-                        ("means_", (n_components, n_features)),
-                        ("precisions_cholesky_",
-                         parameter_shape(layout, n_components, n_features))):
+    for name, shape in (
+        ("weights_", (n_components,)),
+        ("means_", (n_components, n_features)),
+        ("precisions_cholesky_", parameter_shape(layout, n_components, n_features)),
+    ):
         value = np.asarray(getattr(estimator, name))
         if value.shape != shape:
             raise ValueError(
@@ -392,5 +413,4 @@ def fitted_mixture(estimator) -> Mixture:
         if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
             raise ValueError(f"The fitted {name} must hold finite numbers.")
         arrays[name] = np.array(value, dtype=np.float64)
-    return Mixture(layout, arrays["weights_"], arrays["means_"],
-                   arrays["precisions_cholesky_"])
+    return Mixture(layout, arrays["weights_"], arrays["means_"], arrays["precisions_cholesky_"])

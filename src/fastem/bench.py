@@ -39,9 +39,19 @@ from ._bench_cases import (
 )
 
 
-def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
-             scale: float = 1.0, memory: bool = True, peaks: dict | None = None,
-             backends: list[str] | None = None, threads: int | None = None) -> list[dict]:
+def run_case(
+    case: Case,
+    *,
+    repeats: int,
+    short: int,
+    long: int,
+    seed: int = 0,
+    scale: float = 1.0,
+    memory: bool = True,
+    peaks: dict | None = None,
+    backends: list[str] | None = None,
+    threads: int | None = None,
+) -> list[dict]:
     """One row per fastem backend, each against the same scikit-learn median."""
     from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
@@ -54,13 +64,19 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
     for _ in range(repeats):  # interleaved, so all see the same machine state
         for backend in backends:
             fastem_times[backend] += time_per_iteration(
-                GaussianMixture, X, case, init, short, long, 1,
-                {"backend": backend, "n_jobs": threads})
+                GaussianMixture,
+                X,
+                case,
+                init,
+                short,
+                long,
+                1,
+                {"backend": backend, "n_jobs": threads},
+            )
         sklearn_times += time_per_iteration(SklearnGaussianMixture, X, case, init, short, long, 1)
     sklearn_median = statistics.median(sklearn_times)
     peak = (peaks or {}).get(np.dtype(case.dtype).name, float("nan"))
-    sklearn_mem = (extra_peak_memory("sklearn", X, init, case.covariance_type)
-                   if memory else None)
+    sklearn_mem = extra_peak_memory("sklearn", X, init, case.covariance_type) if memory else None
     rows = []
     for backend in backends:
         fastem_median = statistics.median(fastem_times[backend])
@@ -84,8 +100,16 @@ def run_case(case: Case, *, repeats: int, short: int, long: int, seed: int = 0,
     return rows
 
 
-def thread_scaling(case: Case, thread_counts: list[int], *, repeats: int, short: int,
-                   long: int, seed: int = 0, scale: float = 1.0) -> list[dict]:
+def thread_scaling(
+    case: Case,
+    thread_counts: list[int],
+    *,
+    repeats: int,
+    short: int,
+    long: int,
+    seed: int = 0,
+    scale: float = 1.0,
+) -> list[dict]:
     """fastem's time per iteration at each thread count, and the speed-up over the first."""
     from . import GaussianMixture
 
@@ -94,12 +118,27 @@ def thread_scaling(case: Case, thread_counts: list[int], *, repeats: int, short:
     times = {threads: [] for threads in thread_counts}
     for _ in range(repeats):  # thread counts interleaved, as the libraries are above
         for threads in thread_counts:
-            times[threads] += time_per_iteration(GaussianMixture, X, case, init, short, long, 1,
-                                                 {"backend": backend, "n_jobs": threads})
+            times[threads] += time_per_iteration(
+                GaussianMixture,
+                X,
+                case,
+                init,
+                short,
+                long,
+                1,
+                {"backend": backend, "n_jobs": threads},
+            )
     medians = {threads: statistics.median(values) for threads, values in times.items()}
     first = medians[thread_counts[0]]
-    return [{"case": case.name, "threads": threads, "seconds": medians[threads],
-             "speedup": first / medians[threads]} for threads in thread_counts]
+    return [
+        {
+            "case": case.name,
+            "threads": threads,
+            "seconds": medians[threads],
+            "speedup": first / medians[threads],
+        }
+        for threads in thread_counts
+    ]
 
 
 _MEMORY_SCRIPT = textwrap.dedent("""
@@ -157,15 +196,20 @@ def extra_peak_memory(library: str, X, init: dict, covariance_type: str) -> floa
         np.save(data_path, X)
         np.savez(init_path, **init)
         result = subprocess.run(
-            [sys.executable, "-c", _MEMORY_SCRIPT, library, data_path, init_path,
-             covariance_type], capture_output=True, text=True, check=True)
+            [sys.executable, "-c", _MEMORY_SCRIPT, library, data_path, init_path, covariance_type],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     extra = json.loads(result.stdout.strip().splitlines()[-1])["extra_bytes"]
     return max(extra, 0) / X.nbytes
 
 
-_FIRST_FIT_SCRIPT = ("import numpy as np; from fastem import GaussianMixture; "
-                     "GaussianMixture(3, random_state=0, backend={backend!r}).fit("
-                     "np.random.default_rng(0).normal(size=(1000, 4)))")
+_FIRST_FIT_SCRIPT = (
+    "import numpy as np; from fastem import GaussianMixture; "
+    "GaussianMixture(3, random_state=0, backend={backend!r}).fit("
+    "np.random.default_rng(0).normal(size=(1000, 4)))"
+)
 
 
 def first_fit_seconds(backend: str, repeats: int = 3) -> float:
@@ -195,7 +239,8 @@ def fresh_process_seconds(script: str, repeats: int = 3) -> float:
     command = [sys.executable, "-c", script]
     subprocess.run(command, check=True)  # unmeasured: warms caches (Numba's, the OS's)
     return statistics.median(
-        _seconds(lambda: subprocess.run(command, check=True)) for _ in range(repeats))
+        _seconds(lambda: subprocess.run(command, check=True)) for _ in range(repeats)
+    )
 
 
 def matmul_peak_gflops(dtype=np.float64, size: int = 3000, repeats: int = 3) -> float:
@@ -215,14 +260,19 @@ def _seconds(function) -> float:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = (f"{'case':<12} {'shape':<18} {'cov':<5} {'dtype':<8} {'backend':<7} "
-              f"{'fastem s/it':>11} "
-              f"{'sklearn s/it':>12} {'speedup':>8} {'GFLOP/s':>8} {'% peak':>7} "
-              f"{'fastem mem':>10} {'sklearn mem':>11}")
+    header = (
+        f"{'case':<12} {'shape':<18} {'cov':<5} {'dtype':<8} {'backend':<7} "
+        f"{'fastem s/it':>11} "
+        f"{'sklearn s/it':>12} {'speedup':>8} {'GFLOP/s':>8} {'% peak':>7} "
+        f"{'fastem mem':>10} {'sklearn mem':>11}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        memory = (f"{row['fastem_mem']:>9.2f}x {row['sklearn_mem']:>10.2f}x"
-                  if "fastem_mem" in row else f"{'-':>10} {'-':>11}")
+        memory = (
+            f"{row['fastem_mem']:>9.2f}x {row['sklearn_mem']:>10.2f}x"
+            if "fastem_mem" in row
+            else f"{'-':>10} {'-':>11}"
+        )
         lines.append(
             f"{row['case']:<12} {row['shape']:<18} {row['covariance']:<5} {row['dtype']:<8} "
             f"{row['backend']:<7} {row['fastem_s']:>11.4f} {row['sklearn_s']:>12.4f} "
@@ -233,31 +283,65 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastem.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", action="append", choices=[c.name for c in CASES],
-                        help="run only this case (repeatable); default: all")
-    parser.add_argument("--quick", action="store_true",
-                        help="one repeat of 2 vs 1 iterations: a fast, rougher figure")
+    parser = argparse.ArgumentParser(
+        prog="python -m fastem.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=[c.name for c in CASES],
+        help="run only this case (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one repeat of 2 vs 1 iterations: a fast, rougher figure",
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every case's number of rows (e.g. 0.01 for a smoke test)")
-    parser.add_argument("--no-memory", action="store_true",
-                        help="skip the peak-memory measurements (each is a fresh process)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: all available cores)")
-    parser.add_argument("--backend", action="append", choices=["numba", "cython", "numpy"],
-                        help="time this fastem backend (repeatable); default: every "
-                             "compiled backend that runs here")
-    parser.add_argument("--scaling", metavar="T1,T2,...",
-                        help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)")
-    parser.add_argument("--models", action="store_true",
-                        help="instead: time per EM iteration of each of the 14 covariance "
-                             "models at N=1e6, D=16, K=16, and the M-step's share "
-                             "(fastem.bench_models)")
-    parser.add_argument("--beyond-memory", action="store_true",
-                        help="instead: out-of-core and Dask fits against in-memory ones "
-                             "(fastem.bench_beyond_memory)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every case's number of rows (e.g. 0.01 for a smoke test)",
+    )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the peak-memory measurements (each is a fresh process)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for both libraries (default: all available cores)",
+    )
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=["numba", "cython", "numpy"],
+        help="time this fastem backend (repeatable); default: every "
+        "compiled backend that runs here",
+    )
+    parser.add_argument(
+        "--scaling",
+        metavar="T1,T2,...",
+        help="instead: fastem alone at these thread counts (e.g. 1,2,4,8)",
+    )
+    parser.add_argument(
+        "--models",
+        action="store_true",
+        help="instead: time per EM iteration of each of the 14 covariance "
+        "models at N=1e6, D=16, K=16, and the M-step's share "
+        "(fastem.bench_models)",
+    )
+    parser.add_argument(
+        "--beyond-memory",
+        action="store_true",
+        help="instead: out-of-core and Dask fits against in-memory ones "
+        "(fastem.bench_beyond_memory)",
+    )
     args = parser.parse_args(argv)
     from ._threads import available_cores
 
@@ -277,41 +361,66 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling:
         thread_counts = [int(value) for value in args.scaling.split(",")]
         if max(thread_counts) > available_cores():  # kernels never run on more threads
-            print(f"note: {available_cores()} cores here; counts above it run on "
-                  f"{available_cores()} threads")
-        print(f"fastem time per EM iteration by thread count (median of {repeats}); "
-              f"speed-up over {thread_counts[0]} thread(s)")
+            print(
+                f"note: {available_cores()} cores here; counts above it run on "
+                f"{available_cores()} threads"
+            )
+        print(
+            f"fastem time per EM iteration by thread count (median of {repeats}); "
+            f"speed-up over {thread_counts[0]} thread(s)"
+        )
         print(f"{'case':<12} {'threads':>7} {'s/it':>8} {'speedup':>8}")
         for case in cases:
             with threadpool_limits(limits=1):
-                for row in thread_scaling(case, thread_counts, repeats=repeats, short=short,
-                                          long=long, scale=args.scale):
-                    print(f"{row['case']:<12} {row['threads']:>7} {row['seconds']:>8.4f} "
-                          f"{row['speedup']:>7.2f}x", flush=True)
+                for row in thread_scaling(
+                    case, thread_counts, repeats=repeats, short=short, long=long, scale=args.scale
+                ):
+                    print(
+                        f"{row['case']:<12} {row['threads']:>7} {row['seconds']:>8.4f} "
+                        f"{row['speedup']:>7.2f}x",
+                        flush=True,
+                    )
         return 0
     threads = args.threads or available_cores()
     rows = []
     with threadpool_limits(limits=threads):
         peaks = {name: matmul_peak_gflops(np.dtype(name)) for name in ("float64", "float32")}
-        print(f"fastem vs scikit-learn, time per EM iteration (median of {repeats}, "
-              f"{threads} threads, interleaved); machine peak (BLAS matmul, {threads} "
-              f"threads): {peaks['float64']:.0f} GFLOP/s float64, {peaks['float32']:.0f} "
-              "float32; memory: extra peak during fit / size of X")
+        print(
+            f"fastem vs scikit-learn, time per EM iteration (median of {repeats}, "
+            f"{threads} threads, interleaved); machine peak (BLAS matmul, {threads} "
+            f"threads): {peaks['float64']:.0f} GFLOP/s float64, {peaks['float32']:.0f} "
+            "float32; memory: extra peak during fit / size of X"
+        )
         for case in cases:
-            case_rows = run_case(case, repeats=repeats, short=short, long=long,
-                                 scale=args.scale, memory=not args.no_memory, peaks=peaks,
-                                 backends=backends, threads=threads)
+            case_rows = run_case(
+                case,
+                repeats=repeats,
+                short=short,
+                long=long,
+                scale=args.scale,
+                memory=not args.no_memory,
+                peaks=peaks,
+                backends=backends,
+                threads=threads,
+            )
             table = format_table(case_rows).splitlines()
             print("\n".join(table if not rows else table[2:]), flush=True)
             rows += case_rows
         if len(backends) > 1:
             print(_ratios(rows, backends))
-        print("fresh process, import + first fit of 1,000 points (warm Numba cache): "
-              + ", ".join(f"{backend} {first_fit_seconds(backend):.2f} s"
-                          for backend in backends), flush=True)
-        print("of which the dependencies' imports alone (fresh process): "
-              + ", ".join(f"{name} {fresh_process_seconds(script):.2f} s"
-                          for name, script in import_floors(backends).items()), flush=True)
+        print(
+            "fresh process, import + first fit of 1,000 points (warm Numba cache): "
+            + ", ".join(f"{backend} {first_fit_seconds(backend):.2f} s" for backend in backends),
+            flush=True,
+        )
+        print(
+            "of which the dependencies' imports alone (fresh process): "
+            + ", ".join(
+                f"{name} {fresh_process_seconds(script):.2f} s"
+                for name, script in import_floors(backends).items()
+            ),
+            flush=True,
+        )
     return 0
 
 
@@ -320,8 +429,11 @@ def _ratios(rows: list[dict], backends: list[str]) -> str:
     first = backends[0]
     seconds = {(row["case"], row["backend"]): row["fastem_s"] for row in rows}
     parts = [
-        f"{case}: " + ", ".join(f"{other}/{first} {seconds[case, other] / seconds[case, first]:.2f}"
-                               for other in backends[1:])
+        f"{case}: "
+        + ", ".join(
+            f"{other}/{first} {seconds[case, other] / seconds[case, first]:.2f}"
+            for other in backends[1:]
+        )
         for case in dict.fromkeys(row["case"] for row in rows)
     ]
     return "time per iteration relative to " + first + ": " + "; ".join(parts)

@@ -36,7 +36,6 @@ REFERENCE = (1_000_000, 16, 16)  # full-16
 BUDGET_SHARE = 4  # the file is 4× the memory budget
 
 
-
 def anonymous_rss() -> int:
     """This process's resident anonymous memory in bytes (Linux: RssAnon of /proc/self/status)."""
     with open("/proc/self/status") as status:
@@ -46,8 +45,9 @@ def anonymous_rss() -> int:
     raise OSError("no RssAnon line in /proc/self/status")
 
 
-def peak_anonymous_growth(function: Callable[[], object],
-                          interval_s: float = 0.002) -> tuple[int, object]:
+def peak_anonymous_growth(
+    function: Callable[[], object], interval_s: float = 0.002
+) -> tuple[int, object]:
     """(peak growth of anonymous memory while ``function`` runs, its result), sampled."""
     peak, done = [0], threading.Event()
     before = anonymous_rss()
@@ -110,8 +110,9 @@ def out_of_core(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int 
     n_samples, n_features, n_components = REFERENCE
     n_samples = max(20_000, int(n_samples * scale))
     X, _ = make_mixture(n_samples, n_features, n_components, dtype=np.float32, random_state=0)
-    init = initial_parameters(X, Case("out-of-core", n_samples, n_features, n_components,
-                                      "full", np.float32))
+    init = initial_parameters(
+        X, Case("out-of-core", n_samples, n_features, n_components, "full", np.float32)
+    )
     budget_mib = X.nbytes / BUDGET_SHARE / 2**20
     with tempfile.TemporaryDirectory() as folder:
         path, init_path = os.path.join(folder, "X.npy"), os.path.join(folder, "init.npz")
@@ -120,15 +121,33 @@ def out_of_core(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int 
         file_bytes = os.path.getsize(path)
         del X
         result = subprocess.run(
-            [sys.executable, "-c", _OUT_OF_CORE_SCRIPT, path, init_path, str(budget_mib),
-             str(repeats), str(short), str(long)], capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                "-c",
+                _OUT_OF_CORE_SCRIPT,
+                path,
+                init_path,
+                str(budget_mib),
+                str(repeats),
+                str(short),
+                str(long),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     row = json.loads(result.stdout.strip().splitlines()[-1])
-    return {**row, "n_samples": n_samples, "file_bytes": file_bytes,
-            "budget_bytes": budget_mib * 2**20}
+    return {
+        **row,
+        "n_samples": n_samples,
+        "file_bytes": file_bytes,
+        "budget_bytes": budget_mib * 2**20,
+    }
 
 
-def dask_cluster(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3,
-                 n_workers: int = 2) -> dict:
+def dask_cluster(
+    scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3, n_workers: int = 2
+) -> dict:
     """Time per iteration of a Dask fit on a LocalCluster and of the in-memory fit."""
     import dask.array as da
     from dask.distributed import Client, LocalCluster
@@ -151,19 +170,29 @@ def dask_cluster(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int
             model.fit(data)
             return time.perf_counter() - started
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
         persisted = blocks.persist()
         seconds(persisted, 1)  # workers load their kernels
         seconds(X[:5000], 1, n_jobs=n_workers)
         on_dask, in_memory = [], []
         for _ in range(repeats):
-            on_dask.append((seconds(persisted, long) - seconds(persisted, short))
-                           / (long - short))
-            in_memory.append((seconds(X, long, n_jobs=n_workers)
-                              - seconds(X, short, n_jobs=n_workers)) / (long - short))
-    return {"dask_s": statistics.median(on_dask), "in_memory_s": statistics.median(in_memory),
-            "n_samples": n_samples, "n_workers": n_workers, "n_blocks": blocks.npartitions}
+            on_dask.append((seconds(persisted, long) - seconds(persisted, short)) / (long - short))
+            in_memory.append(
+                (seconds(X, long, n_jobs=n_workers) - seconds(X, short, n_jobs=n_workers))
+                / (long - short)
+            )
+    return {
+        "dask_s": statistics.median(on_dask),
+        "in_memory_s": statistics.median(in_memory),
+        "n_samples": n_samples,
+        "n_workers": n_workers,
+        "n_blocks": blocks.npartitions,
+    }
 
 
 def report(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3) -> str:
@@ -178,7 +207,8 @@ def report(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3) 
             f" MiB: {row['out_of_core_s']:.4f} s/it vs in memory {row['in_memory_s']:.4f} s/it"
             f" (ratio {row['out_of_core_s'] / row['in_memory_s']:.2f}); extra anonymous memory "
             f"{row['extra_anonymous_bytes'] / 2**20:.1f} MiB "
-            f"({row['extra_anonymous_bytes'] / row['budget_bytes']:.2f}x the budget)")
+            f"({row['extra_anonymous_bytes'] / row['budget_bytes']:.2f}x the budget)"
+        )
     else:
         lines.append("out of core: skipped (anonymous memory is read from /proc on Linux)")
     try:
@@ -190,5 +220,6 @@ def report(scale: float = 1.0, repeats: int = 3, short: int = 1, long: int = 3) 
             f"dask: {row['n_samples']:,}x{n_features} float64, K={n_components} full, "
             f"LocalCluster {row['n_workers']} workers x 1 thread, {row['n_blocks']} blocks: "
             f"{row['dask_s']:.4f} s/it vs in memory on {row['n_workers']} threads "
-            f"{row['in_memory_s']:.4f} s/it (ratio {row['dask_s'] / row['in_memory_s']:.2f})")
+            f"{row['in_memory_s']:.4f} s/it (ratio {row['dask_s'] / row['in_memory_s']:.2f})"
+        )
     return "\n".join(lines)

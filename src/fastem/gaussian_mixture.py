@@ -296,8 +296,13 @@ default='kmeans'
             data.check_finite(spread=reset)
             return data
         X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
-            ensure_min_samples=min_samples, ensure_all_finite=False,
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            order="C",
+            ensure_min_samples=min_samples,
+            ensure_all_finite=False,
         )
         low, high = _validation.check_finite(X)
         if reset:
@@ -307,8 +312,11 @@ default='kmeans'
     def _fit_em(self, data, init_arrays, backend) -> None:
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
-            self._check_continuation(data.n_features, "warm_start=True continues the fitted "
-                                     "model", "set warm_start=False to fit anew")
+            self._check_continuation(
+                data.n_features,
+                "warm_start=True continues the fitted model",
+                "set warm_start=False to fit anew",
+            )
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
 
@@ -317,17 +325,24 @@ default='kmeans'
         for init in range(n_init):
             reporter.init_start(init)
             if do_init:
-                start = EMRun(*self._initial_mixture(data, init_arrays, random_state, backend),
-                              -np.inf)
+                start = EMRun(
+                    *self._initial_mixture(data, init_arrays, random_state, backend), -np.inf
+                )
             else:
                 start = EMRun(self._mixture, self.covariances_, self.lower_bound_)
             if self.max_iter == 0:
                 best = EMRun(start.mixture, start.covariances, -np.inf)
                 continue
             run = run_em(
-                data, start, backend=backend, model=self._covariance_model(),
-                reg_covar=self.reg_covar, fixed=self._fixed_parameters(init_arrays),
-                max_iter=self.max_iter, tol=self.tol, on_iteration=reporter.iteration,
+                data,
+                start,
+                backend=backend,
+                model=self._covariance_model(),
+                reg_covar=self.reg_covar,
+                fixed=self._fixed_parameters(init_arrays),
+                max_iter=self.max_iter,
+                tol=self.tol,
+                on_iteration=reporter.iteration,
             )
             reporter.init_end(run.lower_bound, run.converged)
             if best is None or run.lower_bound > best.lower_bound:
@@ -355,20 +370,27 @@ default='kmeans'
             if now != then
         ]
         if self._covariance_model().layout != fitted.covariance_type:
-            changes.append(f"covariance_type is {self.covariance_type!r} but the model was "
-                           f"fitted with {fitted.covariance_type!r} covariances")
+            changes.append(
+                f"covariance_type is {self.covariance_type!r} but the model was "
+                f"fitted with {fitted.covariance_type!r} covariances"
+            )
         if changes:
             raise ValueError(f"{what}, but {'; '.join(changes)}: {remedy}.")
 
     def _initial_mixture(self, data, init_arrays, random_state, backend):
         """The starting mixture and covariances, from (a sample of) the rows."""
-        X, sample_weight = data.initialisation_rows(random_state,
-                                                    min_rows=INIT_ROWS_PER_COMPONENT
-                                                    * self.n_components)
+        X, sample_weight = data.initialisation_rows(
+            random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
+        )
         return initial_mixture(
-            X, sample_weight, n_components=self.n_components,
-            model=self._covariance_model(), init_params=self.init_params,
-            reg_covar=self.reg_covar, random_state=random_state, backend=backend,
+            X,
+            sample_weight,
+            n_components=self.n_components,
+            model=self._covariance_model(),
+            init_params=self.init_params,
+            reg_covar=self.reg_covar,
+            random_state=random_state,
+            backend=backend,
             **init_arrays,
         )
 
@@ -430,15 +452,24 @@ default='kmeans'
         from . import _online
 
         first_batch = not hasattr(self, "n_features_in_")
-        X = validate_data(self, _validation.numpy_input(X), reset=first_batch,
-                          dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
+        X = validate_data(
+            self,
+            _validation.numpy_input(X),
+            reset=first_batch,
+            dtype=[np.float64, np.float32],
+            order="C",
+            ensure_all_finite=False,
+        )
         _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs):
             if hasattr(self, "converged_"):
-                self._check_continuation(X.shape[1], "partial_fit continues the fitted model",
-                                         "fit a new estimator for the new setting")
+                self._check_continuation(
+                    X.shape[1],
+                    "partial_fit continues the fitted model",
+                    "fit a new estimator for the new setting",
+                )
                 mixture, covariances = self._mixture, self.covariances_
             else:
                 if X.shape[0] < self.n_components:
@@ -449,19 +480,28 @@ default='kmeans'
                 mixture, covariances = self._initial_mixture(
                     ArrayRows(X, sample_weight),
                     self._checked_init_arrays(X.shape[1]),
-                    check_random_state(self.random_state), backend,
+                    check_random_state(self.random_state),
+                    backend,
                 )
-            state, lower_bound = _online.step(getattr(self, "_online_state", None), X,
-                                              sample_weight, mixture, backend)
+            state, lower_bound = _online.step(
+                getattr(self, "_online_state", None), X, sample_weight, mixture, backend
+            )
             mixture, covariances, _ = m_step(
-                state.statistics, self.reg_covar, self._covariance_model(),
+                state.statistics,
+                self.reg_covar,
+                self._covariance_model(),
                 previous=covariances,
-                fixed=self._fixed_parameters(self._checked_init_arrays(X.shape[1])))
+                fixed=self._fixed_parameters(self._checked_init_arrays(X.shape[1])),
+            )
         streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
         n_steps = self.n_iter_ + 1 if streaming else 1
         lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
-        self._set_fitted(EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
-                         backend, X.dtype, online_state=state)
+        self._set_fitted(
+            EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
+            backend,
+            X.dtype,
+            online_state=state,
+        )
 
     def _fixed_parameters(self, init_arrays: dict) -> FixedParameters | None:
         """The parameters ``fixed`` holds at their ``*_init`` values, or None."""
@@ -472,12 +512,13 @@ default='kmeans'
         covariances = None
         if "covariances" in names:
             covariances = covariances_from_cholesky(
-                precisions_cholesky_from_precisions(init_arrays["precisions_init"], layout),
-                layout)
+                precisions_cholesky_from_precisions(init_arrays["precisions_init"], layout), layout
+            )
         return FixedParameters(
             weights=init_arrays["weights_init"] if "weights" in names else None,
             means=init_arrays["means_init"] if "means" in names else None,
-            covariances=covariances)
+            covariances=covariances,
+        )
 
     def _checked_init_arrays(self, n_features):
         n_components = self.n_components
@@ -503,8 +544,7 @@ default='kmeans'
         warm starts and streams continue from stays float64.
         """
         mixture = run.mixture
-        precisions = precisions_from_cholesky(mixture.precisions_cholesky,
-                                              mixture.covariance_type)
+        precisions = precisions_from_cholesky(mixture.precisions_cholesky, mixture.covariance_type)
         state = {
             "_mixture": mixture,
             "weights_": mixture.weights,
@@ -513,11 +553,17 @@ default='kmeans'
             "precisions_cholesky_": mixture.precisions_cholesky,
             "precisions_": precisions,
         }
-        state = {name: np.asarray(value).astype(dtype, copy=False) if name.endswith("_")
-                 else value for name, value in state.items()}
-        state.update(converged_=run.converged, n_iter_=run.n_iter,
-                     lower_bound_=run.lower_bound, lower_bounds_=run.lower_bounds,
-                     backend_=backend.name)
+        state = {
+            name: np.asarray(value).astype(dtype, copy=False) if name.endswith("_") else value
+            for name, value in state.items()
+        }
+        state.update(
+            converged_=run.converged,
+            n_iter_=run.n_iter,
+            lower_bound_=run.lower_bound,
+            lower_bounds_=run.lower_bounds,
+            backend_=backend.name,
+        )
         if online_state is not None:
             state["_online_state"] = online_state
         self.__dict__.update(state)
@@ -696,11 +742,14 @@ default='kmeans'
                 "least one sample."
             )
         covariances = np.asarray(self.covariances_, dtype=np.float64)
-        expected = parameter_shape(mixture.covariance_type, mixture.n_components,
-                                   mixture.n_features)
+        expected = parameter_shape(
+            mixture.covariance_type, mixture.n_components, mixture.n_features
+        )
         if covariances.shape != expected:
-            raise ValueError(f"The fitted covariances_ has shape {covariances.shape}; the "
-                             f"model needs {expected}.")
+            raise ValueError(
+                f"The fitted covariances_ has shape {covariances.shape}; the "
+                f"model needs {expected}."
+            )
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, mixture.weights)
         parts = []
@@ -710,8 +759,7 @@ default='kmeans'
                 parts.append(rng.multivariate_normal(mean, cov, int(count)))
             else:
                 scale = np.sqrt(covariances[k])
-                parts.append(mean + rng.standard_normal(size=(count, mixture.n_features))
-                             * scale)
+                parts.append(mean + rng.standard_normal(size=(count, mixture.n_features)) * scale)
         labels = np.repeat(np.arange(mixture.n_components), counts)
         return np.vstack(parts), labels
 
@@ -721,8 +769,11 @@ default='kmeans'
         """Number of free parameters of the model."""
         n_components, n_features = self.means_.shape
         fixed = _validation.fixed_names(self.fixed)
-        counts = {"covariances": self._covariance_model().n_parameters(n_components, n_features),
-                  "means": n_features * n_components, "weights": n_components - 1}
+        counts = {
+            "covariances": self._covariance_model().n_parameters(n_components, n_features),
+            "means": n_features * n_components,
+            "weights": n_components - 1,
+        }
         return int(sum(count for name, count in counts.items() if name not in fixed))
 
     def _covariance_model(self) -> CovarianceModel:

@@ -43,8 +43,10 @@ def _initial_labels(X, sample_weight, n_components, init_params, random_state, b
     if isinstance(init_params, dict):
         labels = np.asarray(init_params[n_components], dtype=np.intp)
         if labels.shape != (X.shape[0],) or labels.min() < 0 or labels.max() >= n_components:
-            raise ValueError(f"init_params[{n_components}] must hold one label in "
-                             f"0..{n_components - 1} for each of the {X.shape[0]} rows")
+            raise ValueError(
+                f"init_params[{n_components}] must hold one label in "
+                f"0..{n_components - 1} for each of the {X.shape[0]} rows"
+            )
         return slice(None), labels
     if init_params == "hc":
         return hierarchical_labels(X, n_components, random_state)
@@ -57,14 +59,21 @@ def start_from_labels(X, sample_weight, labels, covariance_type, reg_covar):
     """``*_init`` arrays of one M-step of ``covariance_type`` from hard labels."""
     model = get_model(covariance_type)
     n_components = int(labels.max()) + 1
-    centers = np.stack([np.asarray(X[labels == k], dtype=np.float64).mean(axis=0)
-                        if np.any(labels == k) else np.asarray(X[0], dtype=np.float64)
-                        for k in range(n_components)])
+    centers = np.stack(
+        [
+            np.asarray(X[labels == k], dtype=np.float64).mean(axis=0)
+            if np.any(labels == k)
+            else np.asarray(X[0], dtype=np.float64)
+            for k in range(n_components)
+        ]
+    )
     stats = _stats_from_labels(X, sample_weight, labels, centers, model.layout)
     mixture, _, _ = m_step(stats, reg_covar, model, data_variance=_kmeans.variance_scale(X))
-    return {"weights_init": mixture.weights, "means_init": mixture.means,
-            "precisions_init": precisions_from_cholesky(mixture.precisions_cholesky,
-                                                        model.layout)}
+    return {
+        "weights_init": mixture.weights,
+        "means_init": mixture.means,
+        "precisions_init": precisions_from_cholesky(mixture.precisions_cholesky, model.layout),
+    }
 
 
 def log_likelihoods(model, X, sample_weight=None) -> tuple[float, float]:
@@ -80,8 +89,7 @@ def log_likelihoods(model, X, sample_weight=None) -> tuple[float, float]:
         with np.errstate(divide="ignore"):
             log_largest = np.log(model.predict_proba(X[rows]).max(axis=1).astype(np.float64))
         total += float(log_density.sum() if weights is None else log_density @ weights)
-        classification += float(log_largest.sum() if weights is None
-                                else log_largest @ weights)
+        classification += float(log_largest.sum() if weights is None else log_largest @ weights)
     return total, classification
 
 
@@ -146,10 +154,23 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
     {'n_components': 2, 'covariance_type': 'EII'}
     """
 
-    def __init__(self, n_components=range(1, 10), *, covariance_types="all", criterion="bic",
-                 init_params="kmeans", min_component_size=None, tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, random_state=None, backend="auto", n_jobs=None,
-                 verbose=0):
+    def __init__(
+        self,
+        n_components=range(1, 10),
+        *,
+        covariance_types="all",
+        criterion="bic",
+        init_params="kmeans",
+        min_component_size=None,
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        random_state=None,
+        backend="auto",
+        n_jobs=None,
+        verbose=0,
+    ):
         self.n_components = n_components
         self.covariance_types = covariance_types
         self.criterion = criterion
@@ -169,8 +190,11 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         ks = list(range(1, ks + 1)) if isinstance(ks, Integral) else [int(k) for k in ks]
         if not ks or min(ks) < 1:
             raise ValueError(f"n_components must give numbers >= 1; got {self.n_components!r}")
-        names = (list(MODELS) if isinstance(self.covariance_types, str)
-                 and self.covariance_types == "all" else list(self.covariance_types))
+        names = (
+            list(MODELS)
+            if isinstance(self.covariance_types, str) and self.covariance_types == "all"
+            else list(self.covariance_types)
+        )
         for name in names:
             get_model(name)  # raises on an unknown name
         if self.criterion not in CRITERIA:
@@ -180,16 +204,26 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
             if missing:
                 raise ValueError(f"init_params has no partition for K = {missing}")
         elif self.init_params not in ("kmeans", "hc"):
-            raise ValueError("init_params must be 'kmeans', 'hc' or a dict of partitions; "
-                             f"got {self.init_params!r}")
+            raise ValueError(
+                "init_params must be 'kmeans', 'hc' or a dict of partitions; "
+                f"got {self.init_params!r}"
+            )
         return ks, names
 
     def _estimator(self, n_components, covariance_type, init):
-        return GaussianMixture(n_components, covariance_type=covariance_type, tol=self.tol,
-                               reg_covar=self.reg_covar, max_iter=self.max_iter,
-                               n_init=1, random_state=self.random_state,
-                               backend=self.backend, n_jobs=self.n_jobs,
-                               verbose=self.verbose, **init)
+        return GaussianMixture(
+            n_components,
+            covariance_type=covariance_type,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=1,
+            random_state=self.random_state,
+            backend=self.backend,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            **init,
+        )
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every mixture of the grid and keep the best.
@@ -215,8 +249,9 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         if max(ks) > n_samples:
             raise ValueError(f"n_components up to {max(ks)} but X has {n_samples} rows")
         # The partitions are made on the rows in memory (a sample of a memory map)
-        X_rows, weights = data.initialisation_rows(check_random_state(self.random_state),
-                                                   INIT_ROWS_PER_COMPONENT * max(ks))
+        X_rows, weights = data.initialisation_rows(
+            check_random_state(self.random_state), INIT_ROWS_PER_COMPONENT * max(ks)
+        )
         n_effective = n_samples if sample_weight is None else float(np.sum(sample_weight))
         min_size = n_features + 1 if self.min_component_size is None else self.min_component_size
         random_state = check_random_state(self.random_state)
@@ -225,26 +260,30 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         for k in ks:
             starts = []
             for _ in range(1 if isinstance(self.init_params, dict) else self.n_init):
-                sample, labels = _initial_labels(X_rows, weights, k, self.init_params,
-                                                 random_state, backend)
+                sample, labels = _initial_labels(
+                    X_rows, weights, k, self.init_params, random_state, backend
+                )
                 starts.append((sample, labels))
             for name in names:
                 best = None
                 for sample, labels in starts:
-                    model = self._fit_one(X_rows, weights, sample, labels, k, name,
-                                                   X, sample_weight)
-                    if model is not None and (best is None or model.lower_bound_
-                                              > best.lower_bound_):
+                    model = self._fit_one(
+                        X_rows, weights, sample, labels, k, name, X, sample_weight
+                    )
+                    if model is not None and (
+                        best is None or model.lower_bound_ > best.lower_bound_
+                    ):
                         best = model
-                rows.append(self._row(best, X, sample_weight, k, name, n_effective,
-                                      min_size))
+                rows.append(self._row(best, X, sample_weight, k, name, n_effective, min_size))
                 fits[k, name] = best
         self.results_ = {key: np.array([row[key] for row in rows]) for key in rows[0]}
         eligible = self.results_["eligible"]
         values = np.where(eligible, self.results_[self.criterion], np.nan)
         if not np.any(eligible):
-            raise ValueError("no fit of the grid is eligible: every one failed or has a "
-                             "component smaller than min_component_size")
+            raise ValueError(
+                "no fit of the grid is eligible: every one failed or has a "
+                "component smaller than min_component_size"
+            )
         best_index = int(np.nanargmin(values))
         self.n_components_grid_, self.covariance_types_grid_ = ks, names
         self.criterion_table_ = values.reshape(len(ks), len(names))
@@ -258,8 +297,13 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
     def _fit_one(self, X_rows, weights, sample, labels, k, name, X, sample_weight):
         """One mixture from one partition; None if the fit fails or a component collapses."""
         try:
-            init = start_from_labels(X_rows[sample], None if weights is None
-                                     else weights[sample], labels, name, self.reg_covar)
+            init = start_from_labels(
+                X_rows[sample],
+                None if weights is None else weights[sample],
+                labels,
+                name,
+                self.reg_covar,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # convergence notes
                 warnings.simplefilter("error", DegenerateComponentWarning)  # a collapse
@@ -270,19 +314,35 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
 
     def _row(self, model, X, sample_weight, k, name, n_effective, min_size) -> dict:
         if model is None:
-            return {"n_components": k, "covariance_type": name, "bic": np.nan, "icl": np.nan,
-                    "aic": np.nan, "log_likelihood": np.nan, "n_parameters": -1,
-                    "n_iter": 0, "converged": False, "eligible": False}
+            return {
+                "n_components": k,
+                "covariance_type": name,
+                "bic": np.nan,
+                "icl": np.nan,
+                "aic": np.nan,
+                "log_likelihood": np.nan,
+                "n_parameters": -1,
+                "n_iter": 0,
+                "converged": False,
+                "eligible": False,
+            }
         log_likelihood, classification = log_likelihoods(model, X, sample_weight)
         n_parameters = model._n_parameters()
         bic = -2.0 * log_likelihood + n_parameters * math.log(n_effective)
         icl = bic - 2.0 * classification
         smallest = float(np.min(model.weights_)) * n_effective
-        return {"n_components": k, "covariance_type": name, "bic": bic, "icl": icl,
-                "aic": -2.0 * log_likelihood + 2.0 * n_parameters,
-                "log_likelihood": log_likelihood, "n_parameters": n_parameters,
-                "n_iter": model.n_iter_, "converged": model.converged_,
-                "eligible": bool(smallest >= min_size)}
+        return {
+            "n_components": k,
+            "covariance_type": name,
+            "bic": bic,
+            "icl": icl,
+            "aic": -2.0 * log_likelihood + 2.0 * n_parameters,
+            "log_likelihood": log_likelihood,
+            "n_parameters": n_parameters,
+            "n_iter": model.n_iter_,
+            "converged": model.converged_,
+            "eligible": bool(smallest >= min_size),
+        }
 
     def table(self) -> str:
         """The criterion table as text: one row per K, one column per model (mclust's layout)."""
@@ -290,8 +350,9 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         names = self.covariance_types_grid_
         lines = [f"{self.criterion.upper():>4} " + " ".join(f"{name:>11}" for name in names)]
         for k, values in zip(self.n_components_grid_, self.criterion_table_, strict=True):
-            cells = " ".join(f"{value:>11.2f}" if np.isfinite(value) else f"{'—':>11}"
-                             for value in values)
+            cells = " ".join(
+                f"{value:>11.2f}" if np.isfinite(value) else f"{'—':>11}" for value in values
+            )
             lines.append(f"{k:>4} {cells}")
         return "\n".join(lines)
 

@@ -69,8 +69,16 @@ def store_block(log_prob, start, n_rows, out):
 
 
 @block_kernel
-def add_partials(partial_loglik, partial_resp_sum, partial_first, partial_second,
-                 out_loglik, out_resp_sum, out_first, out_second):
+def add_partials(
+    partial_loglik,
+    partial_resp_sum,
+    partial_first,
+    partial_second,
+    out_loglik,
+    out_resp_sum,
+    out_first,
+    out_second,
+):
     """Add task partials to the outputs in task order (the fixed-order reduction)."""
     for t in range(partial_loglik.shape[0]):
         out_loglik[0] += partial_loglik[t]

@@ -65,8 +65,18 @@ def _stats_block(xt, means, resp, t, resp_sum, first, second):
 
 
 @parallel_kernel
-def accumulate(X, sample_weight, means, prec_chol, log_norm, task_rows,
-               out_loglik, out_resp_sum, out_first, out_second):
+def accumulate(
+    X,
+    sample_weight,
+    means,
+    prec_chol,
+    log_norm,
+    task_rows,
+    out_loglik,
+    out_resp_sum,
+    out_first,
+    out_second,
+):
     """One fused E-step and statistics pass over the rows of X.
 
     X (n, D) IN; sample_weight (n,) or (0,) IN; means (K, D), prec_chol (K, D),
@@ -92,11 +102,18 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, task_rows,
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
             _log_prob_block(xt, means, prec_chol, log_norm, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch,
-                                                     scratch_bits)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits)
             _stats_block(xt, means, log_prob, t, part_resp_sum, part_first, part_second)
-    add_partials(part_loglik, part_resp_sum, part_first, part_second,
-                 out_loglik, out_resp_sum, out_first, out_second)
+    add_partials(
+        part_loglik,
+        part_resp_sum,
+        part_first,
+        part_second,
+        out_loglik,
+        out_resp_sum,
+        out_first,
+        out_second,
+    )
 
 
 @parallel_kernel

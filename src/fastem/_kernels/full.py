@@ -392,8 +392,9 @@ def _weight_rows(xt, centres, wt, weighted):
 
 
 @block_kernel
-def _stats_block(xt, wt, means, resp, per_component, scatter_centre,
-                 weighted, t, resp_sum, first, second):
+def _stats_block(
+    xt, wt, means, resp, per_component, scatter_centre, weighted, t, resp_sum, first, second
+):
     """Add one block's shifted sums (see module docstring) to task t's partials.
 
     scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
@@ -415,9 +416,20 @@ def _stats_block(xt, wt, means, resp, per_component, scatter_centre,
 
 
 @parallel_kernel
-def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
-               scatter_shift, task_rows,
-               out_loglik, out_resp_sum, out_first, out_second):
+def accumulate(
+    X,
+    sample_weight,
+    means,
+    prec_chol,
+    log_norm,
+    per_component,
+    scatter_shift,
+    task_rows,
+    out_loglik,
+    out_resp_sum,
+    out_first,
+    out_second,
+):
     """One fused E-step and statistics pass over the rows of X.
 
     X (n, D) float32/float64 IN; sample_weight (n,) or (0,) for unit weights IN;
@@ -454,12 +466,30 @@ def accumulate(X, sample_weight, means, prec_chol, log_norm, per_component,
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
             _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch,
-                                                     scratch_bits)
-            _stats_block(xt, wt, means, log_prob, per_component, scatter_centre,
-                         weighted, t, part_resp_sum, part_first, second)
-    add_partials(part_loglik, part_resp_sum, part_first, part_second,
-                 out_loglik, out_resp_sum, out_first, out_second)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits)
+            _stats_block(
+                xt,
+                wt,
+                means,
+                log_prob,
+                per_component,
+                scatter_centre,
+                weighted,
+                t,
+                part_resp_sum,
+                part_first,
+                second,
+            )
+    add_partials(
+        part_loglik,
+        part_resp_sum,
+        part_first,
+        part_second,
+        out_loglik,
+        out_resp_sum,
+        out_first,
+        out_second,
+    )
 
 
 @parallel_kernel

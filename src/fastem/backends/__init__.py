@@ -31,8 +31,10 @@ def _disabled_reason(name: str) -> str | None:
 
 def _import_failure(name: str, error: ImportError) -> str:
     if name == "cython" and (error.name or "").startswith("fastem._cython"):
-        return ("not built: the compiled extension is missing (reinstall fastem with a C "
-                "compiler, Cython and NumPy available; see the warnings of `pip install -v .`)")
+        return (
+            "not built: the compiled extension is missing (reinstall fastem with a C "
+            "compiler, Cython and NumPy available; see the warnings of `pip install -v .`)"
+        )
     if name == "numba" and error.name in ("numba", "llvmlite"):
         return f"not installed ({error}); pip install numba"
     return f"import failed: {error}"
@@ -80,9 +82,7 @@ def get_backend(name: str = "auto"):
     if name == "auto":
         name = os.environ.get("FASTEM_BACKEND", "auto") or "auto"
     if name not in BACKEND_CHOICES:
-        raise ValueError(
-            f"Unknown backend {name!r}; expected one of {', '.join(BACKEND_CHOICES)}."
-        )
+        raise ValueError(f"Unknown backend {name!r}; expected one of {', '.join(BACKEND_CHOICES)}.")
     if name != "auto":
         backend, reason = _load(name)
         if backend is None:

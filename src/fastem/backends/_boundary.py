@@ -52,44 +52,70 @@ LOGLIK = Arg((1,), output=True)
 
 SIGNATURES: dict[str, dict[str, Arg]] = {
     "full.accumulate": {
-        "X": ROWS, "sample_weight": WEIGHTS, "means": MEANS,
-        "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"), "log_norm": LOG_NORM,
-        "per_component": Arg(dtype="bool"), "scatter_shift": Arg(("D",), values="finite"),
-        "task_rows": TASK_ROWS, "out_loglik": LOGLIK,
-        "out_resp_sum": Arg(("K",), output=True), "out_first": Arg(("K", "D"), output=True),
+        "X": ROWS,
+        "sample_weight": WEIGHTS,
+        "means": MEANS,
+        "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"),
+        "log_norm": LOG_NORM,
+        "per_component": Arg(dtype="bool"),
+        "scatter_shift": Arg(("D",), values="finite"),
+        "task_rows": TASK_ROWS,
+        "out_loglik": LOGLIK,
+        "out_resp_sum": Arg(("K",), output=True),
+        "out_first": Arg(("K", "D"), output=True),
         "out_second": Arg(("S", "D", "D"), output=True),
     },
     "full.weighted_log_prob": {
-        "X": ROWS, "means": MEANS, "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"),
-        "log_norm": LOG_NORM, "out": Arg(("n", "K"), output=True),
+        "X": ROWS,
+        "means": MEANS,
+        "prec_chol": Arg(("K", "D", "D"), "rows", values="finite"),
+        "log_norm": LOG_NORM,
+        "out": Arg(("n", "K"), output=True),
     },
     "diag.accumulate": {
-        "X": ROWS, "sample_weight": WEIGHTS, "means": MEANS,
-        "prec_chol": Arg(("K", "D"), values="finite"), "log_norm": LOG_NORM,
-        "task_rows": TASK_ROWS, "out_loglik": LOGLIK,
-        "out_resp_sum": Arg(("K",), output=True), "out_first": Arg(("K", "D"), output=True),
+        "X": ROWS,
+        "sample_weight": WEIGHTS,
+        "means": MEANS,
+        "prec_chol": Arg(("K", "D"), values="finite"),
+        "log_norm": LOG_NORM,
+        "task_rows": TASK_ROWS,
+        "out_loglik": LOGLIK,
+        "out_resp_sum": Arg(("K",), output=True),
+        "out_first": Arg(("K", "D"), output=True),
         "out_second": Arg(("K", "D"), output=True),
     },
     "diag.weighted_log_prob": {
-        "X": ROWS, "means": MEANS, "prec_chol": Arg(("K", "D"), values="finite"),
-        "log_norm": LOG_NORM, "out": Arg(("n", "K"), output=True),
+        "X": ROWS,
+        "means": MEANS,
+        "prec_chol": Arg(("K", "D"), values="finite"),
+        "log_norm": LOG_NORM,
+        "out": Arg(("n", "K"), output=True),
     },
     "kmeans.update_closest": {
-        "X": ROWS, "center": Arg((1, "D"), values="finite"),
+        "X": ROWS,
+        "center": Arg((1, "D"), values="finite"),
         "closest": Arg(("n",), output=True),
     },
     "kmeans.candidate_potentials": {
-        "X": ROWS, "sample_weight": WEIGHTS, "closest": Arg(("n",)),
-        "candidates": Arg(("C", "D"), values="finite"), "task_rows": TASK_ROWS,
+        "X": ROWS,
+        "sample_weight": WEIGHTS,
+        "closest": Arg(("n",)),
+        "candidates": Arg(("C", "D"), values="finite"),
+        "task_rows": TASK_ROWS,
         "out": Arg(("C",), output=True),
     },
     "kmeans.lloyd_step": {
-        "X": ROWS, "sample_weight": WEIGHTS, "centers": Arg(("C", "D"), values="finite"),
-        "task_rows": TASK_ROWS, "out_sums": Arg(("C", "D"), output=True),
-        "out_counts": Arg(("C",), output=True), "out_inertia": LOGLIK,
+        "X": ROWS,
+        "sample_weight": WEIGHTS,
+        "centers": Arg(("C", "D"), values="finite"),
+        "task_rows": TASK_ROWS,
+        "out_sums": Arg(("C", "D"), output=True),
+        "out_counts": Arg(("C",), output=True),
+        "out_inertia": LOGLIK,
     },
     "kmeans.assign_labels": {
-        "X": ROWS, "centers": Arg(("C", "D"), values="finite"),
+        "X": ROWS,
+        "centers": Arg(("C", "D"), values="finite"),
         "labels": Arg(("n",), "intp", output=True),
     },
 }
@@ -103,8 +129,11 @@ def _check_scalar(kernel: str, name: str, spec: Arg, value) -> None:
     if spec.dtype == "bool":
         if not isinstance(value, (bool, np.bool_)):
             _fail(kernel, f"{name} must be a bool, got {value!r}")
-    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < spec.shape[0]:
+    elif (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < spec.shape[0]
+    ):
         _fail(kernel, f"{name} must be an int >= {spec.shape[0]}, got {value!r}")
 
 
@@ -128,8 +157,11 @@ def _check_values(kernel: str, name: str, spec: Arg, array: np.ndarray) -> None:
 
 def _bind_shape(kernel: str, name: str, spec: Arg, shape: tuple, sizes: dict) -> None:
     if len(shape) != len(spec.shape):
-        _fail(kernel, f"{name} has shape {shape}, expected {len(spec.shape)} dimensions "
-                      f"({', '.join(map(str, spec.shape))})")
+        _fail(
+            kernel,
+            f"{name} has shape {shape}, expected {len(spec.shape)} dimensions "
+            f"({', '.join(map(str, spec.shape))})",
+        )
     for axis, (symbol, size) in enumerate(zip(spec.shape, shape, strict=True)):
         if isinstance(symbol, int):
             expected = symbol
@@ -140,8 +172,11 @@ def _bind_shape(kernel: str, name: str, spec: Arg, shape: tuple, sizes: dict) ->
         else:
             expected = sizes.setdefault(symbol, size)
         if size != expected:
-            _fail(kernel, f"{name} has shape {shape}: axis {axis} is {size} where {symbol} = "
-                          f"{expected} (from the arguments before it)")
+            _fail(
+                kernel,
+                f"{name} has shape {shape}: axis {axis} is {size} where {symbol} = "
+                f"{expected} (from the arguments before it)",
+            )
 
 
 def check_call(kernel: str, arguments: dict, sizes: dict | None = None) -> dict:
@@ -167,8 +202,11 @@ def check_call(kernel: str, arguments: dict, sizes: dict | None = None) -> dict:
     sizes = dict(sizes or {})
     X = arguments["X"]
     if not isinstance(X, np.ndarray) or X.dtype not in FLOAT_ROWS or not X.dtype.isnative:
-        _fail(kernel, f"X must be a float32 or float64 ndarray in native byte order, "
-                      f"got {getattr(X, 'dtype', type(X).__name__)}")
+        _fail(
+            kernel,
+            f"X must be a float32 or float64 ndarray in native byte order, "
+            f"got {getattr(X, 'dtype', type(X).__name__)}",
+        )
     for name, spec in signature.items():
         value = arguments[name]
         if spec.dtype in ("int", "bool"):
@@ -188,8 +226,9 @@ def check_call(kernel: str, arguments: dict, sizes: dict | None = None) -> dict:
     return sizes
 
 
-def call_kernel(module, kernel: str, arguments: dict, threads, max_threads: int,
-                sizes: dict | None = None):
+def call_kernel(
+    module, kernel: str, arguments: dict, threads, max_threads: int, sizes: dict | None = None
+):
     """Check the arguments, then call ``module.<function>`` on at most :func:`thread_cap` threads.
 
     The arguments are passed in the order of the kernel's signature. A thread

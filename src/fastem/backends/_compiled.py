@@ -77,8 +77,15 @@ class CompiledBackend:
         The most threads the kernels can be given (Numba's pool size).
     """
 
-    def __init__(self, name: str, full: ModuleType, diag: ModuleType, kmeans: ModuleType,
-                 threads: ThreadControl, max_threads: int):
+    def __init__(
+        self,
+        name: str,
+        full: ModuleType,
+        diag: ModuleType,
+        kmeans: ModuleType,
+        threads: ThreadControl,
+        max_threads: int,
+    ):
         self.name = name
         self.max_threads = max_threads
         self.full = full
@@ -87,8 +94,10 @@ class CompiledBackend:
         self.threads = threads
 
     def _calls(self, n_samples: int, bytes_per_task: int):
-        n_tasks = max(MIN_TASKS_PER_THREAD * self.threads.get_num_threads(),
-                      PARTIALS_BUDGET_BYTES // max(bytes_per_task, 1))
+        n_tasks = max(
+            MIN_TASKS_PER_THREAD * self.threads.get_num_threads(),
+            PARTIALS_BUDGET_BYTES // max(bytes_per_task, 1),
+        )
         rows_per_call = n_tasks * TASK_ROWS
         for start in range(0, n_samples, rows_per_call):
             yield slice(start, min(start + rows_per_call, n_samples))
@@ -114,22 +123,33 @@ class CompiledBackend:
             prec_chol = _upper_factors(mixture, X)
             per_component = mixture.covariance_type == "full"
             second = stats.second if per_component else stats.second[None]
-            scatter_shift = (
-                stats.shift[0] if stats.scatter_shift is None else stats.scatter_shift
-            )
+            scatter_shift = stats.shift[0] if stats.scatter_shift is None else stats.scatter_shift
             n_scatter = n_components if per_component else 1
             bytes_per_task = 8 * (n_components * (n_features + 1) + n_scatter * n_features**2)
         else:
             prec_chol = diagonal_precisions_cholesky(mixture)
             bytes_per_task = 8 * n_components * (2 * n_features + 1)
         for rows in self._calls(X.shape[0], bytes_per_task):
-            common = dict(X=X[rows], sample_weight=_rows_of(weights, rows),
-                          means=mixture.means, prec_chol=prec_chol, log_norm=log_norm,
-                          task_rows=TASK_ROWS, out_loglik=loglik,
-                          out_resp_sum=stats.resp_sum, out_first=stats.first)
+            common = dict(
+                X=X[rows],
+                sample_weight=_rows_of(weights, rows),
+                means=mixture.means,
+                prec_chol=prec_chol,
+                log_norm=log_norm,
+                task_rows=TASK_ROWS,
+                out_loglik=loglik,
+                out_resp_sum=stats.resp_sum,
+                out_first=stats.first,
+            )
             if scatter:
-                self._call("full.accumulate", {"S": n_scatter}, per_component=per_component,
-                           scatter_shift=scatter_shift, out_second=second, **common)
+                self._call(
+                    "full.accumulate",
+                    {"S": n_scatter},
+                    per_component=per_component,
+                    scatter_shift=scatter_shift,
+                    out_second=second,
+                    **common,
+                )
             else:
                 self._call("diag.accumulate", out_second=stats.second, **common)
         if scatter:
@@ -144,13 +164,23 @@ class CompiledBackend:
         if out is None:
             out = np.empty((X.shape[0], mixture.n_components))
         if mixture.covariance_type in ("full", "tied"):
-            self._call("full.weighted_log_prob", X=X, means=mixture.means,
-                       prec_chol=_upper_factors(mixture, X), log_norm=mixture.log_norm(),
-                       out=out)
+            self._call(
+                "full.weighted_log_prob",
+                X=X,
+                means=mixture.means,
+                prec_chol=_upper_factors(mixture, X),
+                log_norm=mixture.log_norm(),
+                out=out,
+            )
         else:
-            self._call("diag.weighted_log_prob", X=X, means=mixture.means,
-                       prec_chol=diagonal_precisions_cholesky(mixture),
-                       log_norm=mixture.log_norm(), out=out)
+            self._call(
+                "diag.weighted_log_prob",
+                X=X,
+                means=mixture.means,
+                prec_chol=diagonal_precisions_cholesky(mixture),
+                log_norm=mixture.log_norm(),
+                out=out,
+            )
         return out
 
     # --- k-means primitives ---------------------------------------------------
@@ -167,9 +197,15 @@ class CompiledBackend:
         candidates = np.ascontiguousarray(candidates, dtype=np.float64)
         potentials = np.zeros(candidates.shape[0])
         for rows in self._calls(X.shape[0], 8 * candidates.shape[0]):
-            self._call("kmeans.candidate_potentials", X=X[rows],
-                       sample_weight=_rows_of(weights, rows), closest=closest[rows],
-                       candidates=candidates, task_rows=TASK_ROWS, out=potentials)
+            self._call(
+                "kmeans.candidate_potentials",
+                X=X[rows],
+                sample_weight=_rows_of(weights, rows),
+                closest=closest[rows],
+                candidates=candidates,
+                task_rows=TASK_ROWS,
+                out=potentials,
+            )
         return potentials
 
     def lloyd_step(self, X, sample_weight, centers):
@@ -181,15 +217,26 @@ class CompiledBackend:
         counts = np.zeros(centers.shape[0])
         inertia = np.zeros(1)
         for rows in self._calls(X.shape[0], 8 * centers.shape[0] * (centers.shape[1] + 1)):
-            self._call("kmeans.lloyd_step", X=X[rows], sample_weight=_rows_of(weights, rows),
-                       centers=centers, task_rows=TASK_ROWS, out_sums=sums,
-                       out_counts=counts, out_inertia=inertia)
+            self._call(
+                "kmeans.lloyd_step",
+                X=X[rows],
+                sample_weight=_rows_of(weights, rows),
+                centers=centers,
+                task_rows=TASK_ROWS,
+                out_sums=sums,
+                out_counts=counts,
+                out_inertia=inertia,
+            )
         return sums, counts, float(inertia[0])
 
     def assign_labels(self, X, centers) -> np.ndarray:
         """The index of the nearest centre for every row."""
         X = _read_only(X)
         labels = np.empty(X.shape[0], dtype=np.intp)
-        self._call("kmeans.assign_labels", X=X,
-                   centers=np.ascontiguousarray(centers, dtype=np.float64), labels=labels)
+        self._call(
+            "kmeans.assign_labels",
+            X=X,
+            centers=np.ascontiguousarray(centers, dtype=np.float64),
+            labels=labels,
+        )
         return labels

@@ -5,5 +5,6 @@ import numba
 from .._kernels import diag, full, kmeans
 from ._compiled import CompiledBackend
 
-backend = CompiledBackend("numba", full, diag, kmeans, threads=numba,
-                          max_threads=numba.config.NUMBA_NUM_THREADS)
+backend = CompiledBackend(
+    "numba", full, diag, kmeans, threads=numba, max_threads=numba.config.NUMBA_NUM_THREADS
+)

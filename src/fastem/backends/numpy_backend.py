@@ -152,9 +152,7 @@ def candidate_potentials(X, sample_weight, closest, candidates):
     potentials = np.zeros(candidates.shape[0])
     for rows in _chunks(X.shape[0], _chunk_rows(X.shape[1], candidates.shape[0])):
         weights = _weights_of(sample_weight, rows, rows.stop - rows.start)
-        distances = np.minimum(
-            _squared_distances(X[rows], candidates), closest[rows, None]
-        )
+        distances = np.minimum(_squared_distances(X[rows], candidates), closest[rows, None])
         potentials += weights @ distances
     return potentials
 

@@ -35,8 +35,10 @@ def get_model(name: str) -> CovarianceModel:
     """
     model = MODELS.get(SKLEARN_NAMES.get(name, name)) if isinstance(name, str) else None
     if model is None:
-        raise ValueError(f"Unknown covariance model {name!r}; expected one of "
-                         f"{', '.join(map(repr, COVARIANCE_TYPES))}.")
+        raise ValueError(
+            f"Unknown covariance model {name!r}; expected one of "
+            f"{', '.join(map(repr, COVARIANCE_TYPES))}."
+        )
     return model
 
 
@@ -45,5 +47,12 @@ def layout_of(name: str) -> str:
     return get_model(name).layout
 
 
-__all__ = ["COVARIANCE_TYPES", "CovarianceModel", "LAYOUTS", "MODELS", "SKLEARN_NAMES",
-           "get_model", "layout_of"]
+__all__ = [
+    "COVARIANCE_TYPES",
+    "CovarianceModel",
+    "LAYOUTS",
+    "MODELS",
+    "SKLEARN_NAMES",
+    "get_model",
+    "layout_of",
+]

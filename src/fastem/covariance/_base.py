@@ -39,8 +39,9 @@ class CovarianceModel:
     layout: str
     description: str
 
-    def covariances(self, scatter: np.ndarray, nk: np.ndarray,
-                    previous: np.ndarray | None = None) -> np.ndarray:
+    def covariances(
+        self, scatter: np.ndarray, nk: np.ndarray, previous: np.ndarray | None = None
+    ) -> np.ndarray:
         """The maximum-likelihood covariances given the scatter (see the module docstring).
 
         ``previous`` is the model's covariances before this M-step, from which

@@ -240,8 +240,7 @@ class _CommonOrientation(CovarianceModel):
 
     def covariances(self, scatter, nk, previous=None):
         n_features = scatter.shape[-1]
-        orientation = (np.eye(n_features) if previous is None
-                       else descending_eigen(previous[0])[1])
+        orientation = np.eye(n_features) if previous is None else descending_eigen(previous[0])[1]
         largest = descending_eigen(scatter)[0][:, 0]  # ω_k
         rotated = scatter @ orientation  # W_k D, (K, D, D)
         diagonals = self._diagonals(np.sum(orientation * rotated, axis=1), nk)
@@ -249,12 +248,14 @@ class _CommonOrientation(CovarianceModel):
         for _ in range(self.max_steps):
             inverse = 1.0 / diagonals  # Λ_k, (K, D)
             # Σ_k (ω_k I − W_k) D Λ_k = D diag(Σ_k ω_k Λ_k) − Σ_k W_k D Λ_k
-            orientation = _polar(orientation * (largest @ inverse)
-                                 - np.einsum("kij,kj->ij", rotated, inverse))
+            orientation = _polar(
+                orientation * (largest @ inverse) - np.einsum("kij,kj->ij", rotated, inverse)
+            )
             rotated = scatter @ orientation
             # Σ_k W_k D (α_k I − Λ_k)
-            orientation = _polar(np.einsum("kij,kj->ij", rotated,
-                                           inverse.max(axis=1)[:, None] - inverse))
+            orientation = _polar(
+                np.einsum("kij,kj->ij", rotated, inverse.max(axis=1)[:, None] - inverse)
+            )
             rotated = scatter @ orientation
             projected = np.sum(orientation * rotated, axis=1)  # diag(Dᵀ W_k D), (K, D)
             diagonals = self._diagonals(projected, nk)
@@ -304,6 +305,20 @@ class VVE(_CommonOrientation):
 
 MODELS: dict[str, CovarianceModel] = {
     model.name: model
-    for model in (EII(), VII(), EEI(), VEI(), EVI(), VVI(), EEE(), VEE(), EVE(), VVE(),
-                  EEV(), VEV(), EVV(), VVV())
+    for model in (
+        EII(),
+        VII(),
+        EEI(),
+        VEI(),
+        EVI(),
+        VVI(),
+        EEE(),
+        VEE(),
+        EVE(),
+        VVE(),
+        EEV(),
+        VEV(),
+        EVV(),
+        VVV(),
+    )
 }
