@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import fastem._em
+import fastem.gaussian_mixture
 from fastem import GaussianMixture
 from fastem.datasets import make_mixture
 
@@ -42,8 +42,8 @@ class _Interrupt:
     def __init__(self, monkeypatch, at_call):
         self.calls = 0
         self.at_call = at_call
-        self.m_step = fastem._em.m_step
-        monkeypatch.setattr(fastem._em, "m_step", self)
+        self.m_step = fastem.gaussian_mixture.m_step
+        monkeypatch.setattr(fastem.gaussian_mixture, "m_step", self)
 
     def __call__(self, *args, **kwargs):
         self.calls += 1

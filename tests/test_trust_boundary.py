@@ -16,8 +16,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import fastem
-import fastem._em
 import fastem._online
+import fastem.gaussian_mixture
 from fastem import GaussianMixture
 from fastem.backends import get_backend
 from fastem.backends._boundary import SIGNATURES, check_call
@@ -257,7 +257,7 @@ def test_a_failed_refit_on_other_data_keeps_the_previous_model(X, monkeypatch, f
         other[50, 2] = np.nan
         expected = ValueError
     else:
-        monkeypatch.setattr(fastem._em, "m_step", _raise_keyboard_interrupt)
+        monkeypatch.setattr(fastem.gaussian_mixture, "m_step", _raise_keyboard_interrupt)
         expected = KeyboardInterrupt
     with pytest.raises(expected):
         model.fit(other)
@@ -270,7 +270,7 @@ def _raise_keyboard_interrupt(*args, **kwargs):
 
 
 def test_an_interrupted_first_fit_leaves_no_fitted_attribute(X, monkeypatch):
-    monkeypatch.setattr(fastem._em, "m_step", _raise_keyboard_interrupt)
+    monkeypatch.setattr(fastem.gaussian_mixture, "m_step", _raise_keyboard_interrupt)
     model = GaussianMixture(2, random_state=0)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X)

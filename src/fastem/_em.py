@@ -16,9 +16,7 @@ import numpy as np
 
 from ._data import ArrayRows
 from ._mixture import Mixture
-from ._mstep import FixedParameters, m_step
 from ._stats import SufficientStats
-from .covariance import CovarianceModel
 
 
 class RowSource(Protocol):
@@ -75,18 +73,18 @@ def run_em(
     start: EMRun,
     *,
     backend,
-    model: CovarianceModel,
-    reg_covar: float,
+    maximise: Callable[[SufficientStats, np.ndarray], tuple[Mixture, np.ndarray, bool]],
     max_iter: int,
     tol: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
-    fixed: FixedParameters | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
     The lower bound of an iteration is the weighted mean log-likelihood of the
     data under the parameters *entering* it (scikit-learn's convention), and
-    convergence is ``|change| < tol``. ``start`` is never modified: each
+    convergence is ``|change| < tol``. ``maximise(stats, previous_covariances)``
+    is the estimator's M-step, returning the next mixture, its covariances and
+    whether it had to repair a singular one. ``start`` is never modified: each
     iteration builds a new mixture, so an interruption leaves no half-updated
     parameters behind.
     """
@@ -98,9 +96,7 @@ def run_em(
         lower_bound = stats.mean_log_likelihood
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound, data.dtype)
-        mixture, covariances, repaired = m_step(
-            stats, reg_covar, model, previous=run.covariances, fixed=fixed
-        )
+        mixture, covariances, repaired = maximise(stats, run.covariances)
         run = EMRun(
             mixture, covariances, lower_bound, n_iter, False, run.lower_bounds + [lower_bound]
         )
