@@ -224,13 +224,13 @@ class _CommonOrientation(CovarianceModel):
     Each step can only lower the objective, so from the previous orientation
     any number of steps is a generalised EM step (the likelihood still never
     decreases). The steps converge linearly: they stop at a relative change
-    of 1e-9 (mclust's default is 1.5e-8) or after 100, and EM's own
+    of 1e-9 (mclust's default is 1.5e-8) or after 20, and EM's own
     iterations finish the work.
     """
 
     layout = "full"
     tol = 1e-9
-    max_steps = 100
+    max_steps = 20
 
     def _diagonals(self, projected, nk):
         raise NotImplementedError
