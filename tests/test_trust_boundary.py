@@ -533,3 +533,32 @@ def test_a_dask_fit_without_iterations_still_finds_nan_outside_the_sample():
     with dask.config.set(scheduler="synchronous"), sklearn.config_context(working_memory=0.05):
         with pytest.raises(ValueError, match="1 NaN"):
             GaussianMixture(2, max_iter=0, random_state=0).fit(da.from_array(X, chunks=5000))
+
+
+def test_threads_are_sized_to_the_work_of_a_call():
+    from fastem.backends._boundary import MIN_WORK_PER_THREAD, threads_for, work_of
+
+    wine = {"n": 178, "D": 4, "K": 3}
+    assert work_of("full.accumulate", wine) == 178 * 3 * 16
+    assert threads_for("full.accumulate", wine, available=16) == 1
+    big = {"n": 1_000_000, "D": 16, "K": 16}
+    assert threads_for("full.accumulate", big, available=16) == 16
+    assert threads_for("diag.accumulate", big, available=2) == 2
+    edge = {"n": 2 * MIN_WORK_PER_THREAD, "D": 1, "C": 1}
+    assert threads_for("kmeans.update_closest", edge, available=8) == 2
+
+
+def test_a_small_call_runs_on_one_thread_whatever_n_jobs(compiled_backend, monkeypatch):
+    """The kernel sees the thread count chosen for its work; the caller's count comes back."""
+    backend = get_backend(compiled_backend)
+    seen = []
+    module = backend.diag
+    original = module.weighted_log_prob
+    monkeypatch.setattr(module, "weighted_log_prob", lambda *args: (
+        seen.append(backend.threads.get_num_threads()), original(*args))[1])
+    model = GaussianMixture(2, covariance_type="diag", backend=compiled_backend,
+                            random_state=0).fit(np.random.default_rng(0).normal(size=(300, 3)))
+    previous = backend.threads.get_num_threads()
+    model.predict(np.zeros((10, 3)))
+    assert seen == [1]
+    assert backend.threads.get_num_threads() == previous

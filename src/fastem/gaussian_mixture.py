@@ -101,7 +101,9 @@ default='kmeans'
         estimator fits or predicts; BLAS is held to one thread meanwhile so
         that the two do not compete for the cores. None keeps the backend's
         default (every core, or ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS``);
-        -1 means every core this process may use, -2 all but one. Results are
+        -1 means every core this process may use, -2 all but one. It is a
+        ceiling: a kernel call whose work is too small to share runs on fewer
+        threads, and never on more than the cores available. Results are
         bitwise identical whatever the thread count.
     fixed : None, str or iterable of {'weights', 'means', 'covariances'}, default=None
         Known parameters, held at their ``weights_init``, ``means_init`` or
