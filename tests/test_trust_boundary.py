@@ -554,10 +554,14 @@ def test_a_small_call_runs_on_one_thread_whatever_n_jobs(compiled_backend, monke
     seen = []
     module = backend.diag
     original = module.weighted_log_prob
-    monkeypatch.setattr(module, "weighted_log_prob", lambda *args: (
-        seen.append(backend.threads.get_num_threads()), original(*args))[1])
-    model = GaussianMixture(2, covariance_type="diag", backend=compiled_backend,
-                            random_state=0).fit(np.random.default_rng(0).normal(size=(300, 3)))
+    monkeypatch.setattr(
+        module,
+        "weighted_log_prob",
+        lambda *args: (seen.append(backend.threads.get_num_threads()), original(*args))[1],
+    )
+    model = GaussianMixture(
+        2, covariance_type="diag", backend=compiled_backend, random_state=0
+    ).fit(np.random.default_rng(0).normal(size=(300, 3)))
     previous = backend.threads.get_num_threads()
     model.predict(np.zeros((10, 3)))
     assert seen == [1]
