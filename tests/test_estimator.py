@@ -195,3 +195,69 @@ def test_fit_allocates_nothing_of_size_n_by_k():
     )
     fraction_of_n_by_k = float(result.stdout.strip().splitlines()[-1])
     assert fraction_of_n_by_k < 0.25
+
+
+def _hand_change(old, new):
+    """The documented parameter change, written out with dense linear algebra."""
+    from scipy import linalg
+
+    changes = [np.max(np.abs(new.weights_ - old.weights_))]
+    for k in range(old.means_.shape[0]):
+        cov_old = (
+            old.covariances_[k] if old.covariance_type == "full" else np.diag(old.covariances_[k])
+        )
+        cov_new = (
+            new.covariances_[k] if new.covariance_type == "full" else np.diag(new.covariances_[k])
+        )
+        move = new.means_[k] - old.means_[k]
+        changes.append(np.sqrt(move @ np.linalg.solve(cov_old, move)))
+        lower = linalg.cholesky(cov_old, lower=True)
+        whitened = linalg.solve_triangular(
+            lower, linalg.solve_triangular(lower, cov_new, lower=True).T, lower=True
+        )
+        changes.append(np.max(np.abs(whitened - np.eye(len(move)))))
+    return max(changes)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("rule", ["parameters", "both"])
+def test_the_parameter_rule_stops_where_a_hand_computation_says(covariance_type, rule):
+    X, _ = make_mixture(2000, 3, 3, separation=2.0, random_state=5)
+    start = GaussianMixture(3, covariance_type=covariance_type, max_iter=0, random_state=0).fit(X)
+    init = {
+        "weights_init": start.weights_,
+        "means_init": start.means_,
+        "precisions_init": start.precisions_,
+    }
+    param_tol, tol = 1e-3, 1e-4
+    fits = [start] + [
+        GaussianMixture(3, covariance_type=covariance_type, tol=0.0, max_iter=i, **init).fit(X)
+        for i in range(1, 80)
+    ]
+    expected = None
+    for i in range(1, len(fits)):
+        parameters_done = _hand_change(fits[i - 1], fits[i]) < param_tol
+        bound_done = i > 1 and abs(fits[i].lower_bound_ - fits[i - 1].lower_bound_) < tol
+        if parameters_done and (rule == "parameters" or bound_done):
+            expected = i
+            break
+    assert expected is not None and expected > 2
+    model = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        stopping=rule,
+        param_tol=param_tol,
+        tol=tol,
+        max_iter=200,
+        **init,
+    ).fit(X)
+    assert model.converged_ and model.n_iter_ == expected
+    np.testing.assert_array_equal(model.means_, fits[expected].means_)
+
+
+def test_stopping_parameters_are_checked():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(ValueError, match="'stopping'"):
+        GaussianMixture(2, stopping="never").fit(X)
+    with pytest.raises(ValueError, match="'param_tol'"):
+        GaussianMixture(2, stopping="parameters", param_tol=-1.0).fit(X)

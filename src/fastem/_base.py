@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _validation
 from ._dask import is_dask_array
 from ._data import ArrayRows, is_out_of_core
-from ._em import EMRun, run_em
+from ._em import EMRun, StoppingRule, run_em
 from ._fitted_state import fitted_state_kept_on_failure
 from ._mixture import far_rows_component
 from ._progress import FitReporter, verbose_output
@@ -173,6 +173,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 start,
                 backend=backend,
                 maximise=self._maximiser(init_arrays),
+                stopping=self._stopping_rule(),
                 max_iter=self.max_iter,
                 tol=self.tol,
                 on_iteration=reporter.iteration,
@@ -190,6 +191,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best, backend, data.dtype)
+
+    def _stopping_rule(self) -> StoppingRule | None:
+        """The stopping rule the parameters ask for (None: scikit-learn's)."""
+        stopping = getattr(self, "stopping", "lower_bound")
+        if stopping == "lower_bound":
+            return None
+        return StoppingRule(stopping, self.param_tol)
 
     def _check_continuation(self, n_features: int, what: str, remedy: str) -> None:
         """Raise if the parameters or the data no longer match the fitted model."""

@@ -15,7 +15,12 @@ from typing import Protocol
 import numpy as np
 
 from ._data import ArrayRows
-from ._mixture import Mixture
+from ._mixture import (
+    Mixture,
+    as_full_covariances,
+    diagonal_precisions_cholesky,
+    full_precisions_cholesky,
+)
 from ._stats import SufficientStats
 
 
@@ -77,6 +82,7 @@ def run_em(
     max_iter: int,
     tol: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
+    stopping: StoppingRule | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
@@ -84,7 +90,9 @@ def run_em(
     data under the parameters *entering* it (scikit-learn's convention), and
     convergence is ``|change| < tol``. ``maximise(stats, previous_covariances)``
     is the estimator's M-step, returning the next mixture, its covariances and
-    whether it had to repair a singular one. ``start`` is never modified: each
+    whether it had to repair a singular one. ``stopping`` replaces or joins
+    the lower-bound rule with one on the parameters (:class:`StoppingRule`).
+    ``start`` is never modified: each
     iteration builds a new mixture, so an interruption leaves no half-updated
     parameters behind.
     """
@@ -96,6 +104,7 @@ def run_em(
         lower_bound = stats.mean_log_likelihood
         if CHECK_MONOTONE and not repaired:
             _check_monotone(n_iter, previous, lower_bound, data.dtype)
+        entering = run.mixture
         mixture, covariances, repaired = maximise(stats, run.covariances)
         run = EMRun(
             mixture, covariances, lower_bound, n_iter, False, run.lower_bounds + [lower_bound]
@@ -103,7 +112,57 @@ def run_em(
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, lower_bound, change)
-        if abs(change) < tol:
+        if stopping is None:
+            converged = abs(change) < tol
+        else:
+            converged = stopping.converged(abs(change) < tol, entering, mixture, covariances)
+        if converged:
             run.converged = True
             break
     return run
+
+
+def parameter_change(entering: Mixture, mixture: Mixture, covariances) -> float:
+    """The largest scale-free change of any parameter from ``entering`` to ``mixture``.
+
+    Weights by their absolute change (they are proportions already); means by
+    the length of their move in the entering component's own metric,
+    ‖(μ'_k − μ_k) U_k‖ (Mahalanobis, U_k the entering precision factor);
+    covariances by the largest entry of U_kᵀ Σ'_k U_k − I (the new covariance
+    seen in the entering component's whitened coordinates: 0 when unchanged,
+    whatever the data's units). All three are invariant to affine changes of
+    the data's coordinates.
+    """
+    n_components, n_features = mixture.means.shape
+    factors = (
+        full_precisions_cholesky(entering)
+        if entering.covariance_type in ("full", "tied")
+        else np.einsum("kd,de->kde", diagonal_precisions_cholesky(entering), np.eye(n_features))
+    )
+    new = as_full_covariances(covariances, mixture.covariance_type, n_components, n_features)
+    weights = np.max(np.abs(mixture.weights - entering.weights))
+    moves = np.einsum("kd,kde->ke", mixture.means - entering.means, factors)
+    means = np.max(np.sqrt(np.sum(moves**2, axis=1)))
+    whitened = np.einsum("kdi,kde,kej->kij", factors, new, factors) - np.eye(n_features)
+    return float(max(weights, means, np.max(np.abs(whitened))))
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """When EM stops: on the lower bound (scikit-learn's), the parameters, or both.
+
+    ``rule`` is 'lower_bound' (``|Δ bound| < tol``), 'parameters'
+    (:func:`parameter_change` < ``param_tol``) or 'both' (both at once).
+    """
+
+    rule: str = "lower_bound"
+    param_tol: float = 1e-4
+
+    def converged(
+        self, bound_converged: bool, entering: Mixture, mixture: Mixture, covariances
+    ) -> bool:
+        if self.rule == "lower_bound":
+            return bound_converged
+        if self.rule == "both" and not bound_converged:
+            return False
+        return parameter_change(entering, mixture, covariances) < self.param_tol

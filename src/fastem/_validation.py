@@ -60,6 +60,8 @@ def check_parameters(estimator) -> None:
     _check_n_jobs(estimator.n_jobs)
     _check_number("verbose", estimator.verbose, Integral, 0)
     _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
+    _check_choice("stopping", estimator.stopping, ("lower_bound", "parameters", "both"))
+    _check_number("param_tol", estimator.param_tol, Real, 0.0)
     names = fixed_names(estimator.fixed)
     for name, init in (
         ("weights", "weights_init"),

@@ -110,6 +110,16 @@ default='kmeans'
         ``precisions_init`` values (which must be given) during EM: the M-step
         estimates the others (covariances about the known means, say), and
         ``bic``/``aic`` count only the parameters estimated.
+    stopping : {'lower_bound', 'parameters', 'both'}, default='lower_bound'
+        When EM stops: scikit-learn's rule (the per-sample lower bound changes
+        by less than ``tol``), when no parameter changes by more than
+        ``param_tol`` any more, or when both hold. A parameter's change is
+        measured free of the data's units: a weight by its absolute change, a
+        mean by the length of its move in its component's own metric
+        (Mahalanobis), a covariance by the largest entry of Uᵀ Σ' U − I, Σ'
+        the new covariance and U the old precision factor.
+    param_tol : float, default=1e-4
+        The threshold of the parameter rule.
 
     Attributes
     ----------
@@ -176,6 +186,8 @@ default='kmeans'
         backend="auto",
         n_jobs=None,
         fixed=None,
+        stopping="lower_bound",
+        param_tol=1e-4,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -194,6 +206,8 @@ default='kmeans'
         self.backend = backend
         self.n_jobs = n_jobs
         self.fixed = fixed
+        self.stopping = stopping
+        self.param_tol = param_tol
 
     # --- fitting ---------------------------------------------------------------
 
