@@ -29,6 +29,25 @@ def _full_from(orientations, diagonals):
     return symmetric(np.einsum("kij,kj,klj->kil", orientations, diagonals, orientations))
 
 
+def _variable_volume_equal_shape(values, nk):
+    """λ_k A for diagonal scatters or eigenvalues ``values`` (K, D): VEI's and VEV's M-step.
+
+    Alternates the exact maximisers: A = Σ_k values_k / λ_k scaled to det 1,
+    then λ_k = Σ_j values_kj / A_j / (D n_k), until Σ_k n_k log λ_k settles.
+    """
+    n_features = values.shape[1]
+    volumes = values.sum(axis=1) / (n_features * nk)
+    objective = np.inf
+    for _ in range(INNER_MAX_ITER):
+        shape = (values / volumes[:, None]).sum(axis=0)
+        shape /= geometric_mean(shape)
+        volumes = (values / shape).sum(axis=1) / (n_features * nk)
+        previous_objective, objective = objective, float(nk @ np.log(volumes))
+        if converged(objective, previous_objective):
+            break
+    return volumes[:, None] * shape
+
+
 # --- spherical layout: EII, VII ---------------------------------------------------------------
 
 
@@ -72,18 +91,8 @@ class VEI(CovarianceModel):
     name, layout, description = "VEI", "diag", "diagonal, variable volume, equal shape"
 
     def covariances(self, scatter, nk, previous=None):
-        # Alternate: A = Σ_k diag(W_k) / λ_k scaled to det 1;  λ_k = Σ_j W_kj / A_j / (D n_k)
-        n_features = scatter.shape[1]
-        volumes = scatter.sum(axis=1) / (n_features * nk)
-        objective = np.inf
-        for _ in range(INNER_MAX_ITER):
-            shape = (scatter / volumes[:, None]).sum(axis=0)
-            shape /= geometric_mean(shape)
-            volumes = (scatter / shape).sum(axis=1) / (n_features * nk)
-            previous_objective, objective = objective, float(nk @ np.log(volumes))
-            if converged(objective, previous_objective):
-                break
-        return volumes[:, None] * shape
+        # λ_k A from the diagonal scatters
+        return _variable_volume_equal_shape(scatter, nk)
 
     def n_parameters(self, n_components, n_features):
         return n_components + n_features - 1
@@ -169,19 +178,9 @@ class VEV(CovarianceModel):
     name, layout, description = "VEV", "full", "ellipsoidal, equal shape"
 
     def covariances(self, scatter, nk, previous=None):
-        # Alternate: A = Σ_k ω_k / λ_k scaled to det 1;  λ_k = Σ_j ω_kj / A_j / (D n_k)
-        n_features = scatter.shape[-1]
+        # Σ_k = L_k (λ_k A) L_kᵀ, λ_k A from the eigenvalues ω_k of W_k
         values, vectors = descending_eigen(scatter)
-        volumes = values.sum(axis=1) / (n_features * nk)
-        objective = np.inf
-        for _ in range(INNER_MAX_ITER):
-            shape = (values / volumes[:, None]).sum(axis=0)
-            shape /= geometric_mean(shape)
-            volumes = (values / shape).sum(axis=1) / (n_features * nk)
-            previous_objective, objective = objective, float(nk @ np.log(volumes))
-            if converged(objective, previous_objective):
-                break
-        return _full_from(vectors, volumes[:, None] * shape)
+        return _full_from(vectors, _variable_volume_equal_shape(values, nk))
 
     def n_parameters(self, n_components, n_features):
         return n_components + (n_features - 1) + n_components * n_features * (n_features - 1) // 2
