@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from fastem import GaussianMixture, GaussianMixtureSelection
-from fastem._initialization import _stats_from_labels
-from fastem._mixture import as_full_covariances, precisions_from_cholesky
-from fastem._mstep import m_step
+from fastem._mixture import as_full_covariances
 from fastem.covariance import COVARIANCE_TYPES, MODELS, SKLEARN_NAMES, get_model
+from fastem.selection import start_from_labels as selection_start
 
 from .conftest import BACKENDS, relative_error
 
@@ -50,16 +49,7 @@ REFERENCE_VALUES = _load_reference()
 
 def start_from_labels(X, labels, covariance_type):
     """*_init arrays of one M-step from hard labels (mclust's me() starts so)."""
-    model = get_model(covariance_type)
-    n_components = labels.max() + 1
-    centers = np.stack([X[labels == k].mean(axis=0) for k in range(n_components)])
-    stats = _stats_from_labels(X, None, labels, centers, model.layout)
-    mixture, _, _ = m_step(stats, 0.0, model)
-    return {
-        "weights_init": mixture.weights,
-        "means_init": mixture.means,
-        "precisions_init": precisions_from_cholesky(mixture.precisions_cholesky, model.layout),
-    }
+    return selection_start(X, None, labels, covariance_type, 0.0)
 
 
 @pytest.mark.parametrize("data_set", SETS)

@@ -287,6 +287,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
+        init_arrays = self._checked_init_arrays(X.shape[1])
         with kernel_threads(backend, self.n_jobs):
             if hasattr(self, "converged_"):
                 self._check_continuation(
@@ -303,7 +304,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                     )
                 start = self._initial_state(
                     ArrayRows(X, sample_weight),
-                    self._checked_init_arrays(X.shape[1]),
+                    init_arrays,
                     check_random_state(self.random_state),
                     backend,
                 )
@@ -311,7 +312,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             state, lower_bound = _online.step(
                 getattr(self, "_online_state", None), X, sample_weight, mixture, backend
             )
-            maximise = self._maximiser(self._checked_init_arrays(X.shape[1]))
+            maximise = self._maximiser(init_arrays)
             mixture, covariances, _ = maximise(state.statistics, covariances)
         streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
         n_steps = self.n_iter_ + 1 if streaming else 1

@@ -56,16 +56,19 @@ def _check_features(model, X, path: str) -> None:
 def _estimator(args: argparse.Namespace, n_components: int):
     from . import GaussianMixture
 
-    return GaussianMixture(
-        n_components,
-        covariance_type=args.covariance,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        n_init=args.n_init,
-        random_state=args.seed,
-        backend=args.backend,
-        n_jobs=args.threads,
-    )
+    return GaussianMixture(n_components, covariance_type=args.covariance, **_fit_options(args))
+
+
+def _fit_options(args: argparse.Namespace) -> dict:
+    """The options of `fit` and `select` that every mixture they fit takes."""
+    return {
+        "tol": args.tol,
+        "max_iter": args.max_iter,
+        "n_init": args.n_init,
+        "random_state": args.seed,
+        "backend": args.backend,
+        "n_jobs": args.threads,
+    }
 
 
 def check_output_path(path: str | None) -> None:
@@ -238,12 +241,7 @@ def _select_models(args: argparse.Namespace, X, weights) -> int:
         args.components,
         covariance_types=args.models,
         criterion=args.criterion,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        n_init=args.n_init,
-        random_state=args.seed,
-        backend=args.backend,
-        n_jobs=args.threads,
+        **_fit_options(args),
     )
     started = time.perf_counter()
     with progress_bar(_show_progress(args)):

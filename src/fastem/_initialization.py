@@ -93,21 +93,41 @@ def _chosen_rows(X, sample_weight, n_components, random_state):
     return random_state.choice(n_samples, size=n_components, replace=False, p=probabilities)
 
 
+def kmeans_labels(X, sample_weight, n_components, random_state, backend):
+    """(centres, labels) of fastem's k-means: k-means++ seeds, then Lloyd iterations."""
+    seeds, _ = _kmeans.kmeans_plusplus(X, sample_weight, n_components, random_state, backend)
+    centers = _kmeans.lloyd(X, sample_weight, seeds, backend)
+    return centers, backend.assign_labels(X, centers)
+
+
+def stats_from_partition(X, sample_weight, labels, n_components, covariance_type):
+    """Statistics of a hard partition, each part's sums about its own mean.
+
+    An empty part is centred on the first row (its statistics are zero).
+    """
+    centers = np.stack(
+        [
+            np.asarray(X[labels == k], dtype=np.float64).mean(axis=0)
+            if np.any(labels == k)
+            else np.asarray(X[0], dtype=np.float64)
+            for k in range(n_components)
+        ]
+    )
+    return _stats_from_labels(X, sample_weight, labels, centers, covariance_type)
+
+
 def initial_statistics(
     X, sample_weight, n_components, covariance_type, init_params, random_state, backend
 ) -> SufficientStats:
     """Sufficient statistics of the initial responsibilities of ``init_params``."""
     if init_params == "kmeans":
-        seeds, _ = _kmeans.kmeans_plusplus(X, sample_weight, n_components, random_state, backend)
-        centers = _kmeans.lloyd(X, sample_weight, seeds, backend)
-        labels = backend.assign_labels(X, centers)
+        centers, labels = kmeans_labels(X, sample_weight, n_components, random_state, backend)
         return _stats_from_labels(X, sample_weight, labels, centers, covariance_type)
     if init_params == "hc":
         rows, labels = hierarchical_labels(X, n_components, random_state)
         points = np.asarray(X[rows], dtype=np.float64)
         weights = None if sample_weight is None else sample_weight[rows]
-        centers = np.stack([points[labels == k].mean(axis=0) for k in range(n_components)])
-        return _stats_from_labels(points, weights, labels, centers, covariance_type)
+        return stats_from_partition(points, weights, labels, n_components, covariance_type)
     if init_params == "random":
         return _stats_from_random_resp(
             X, sample_weight, n_components, covariance_type, random_state

@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kmeans
-from ._initialization import _stats_from_labels, hierarchical_labels
+from ._initialization import hierarchical_labels, kmeans_labels, stats_from_partition
 from ._mixture import precisions_from_cholesky
 from ._mstep import m_step
 from ._recovery import DegenerateComponentWarning
@@ -50,24 +50,13 @@ def _initial_labels(X, sample_weight, n_components, init_params, random_state, b
         return slice(None), labels
     if init_params == "hc":
         return hierarchical_labels(X, n_components, random_state)
-    seeds, _ = _kmeans.kmeans_plusplus(X, sample_weight, n_components, random_state, backend)
-    centers = _kmeans.lloyd(X, sample_weight, seeds, backend)
-    return slice(None), backend.assign_labels(X, centers)
+    return slice(None), kmeans_labels(X, sample_weight, n_components, random_state, backend)[1]
 
 
 def start_from_labels(X, sample_weight, labels, covariance_type, reg_covar):
     """``*_init`` arrays of one M-step of ``covariance_type`` from hard labels."""
     model = get_model(covariance_type)
-    n_components = int(labels.max()) + 1
-    centers = np.stack(
-        [
-            np.asarray(X[labels == k], dtype=np.float64).mean(axis=0)
-            if np.any(labels == k)
-            else np.asarray(X[0], dtype=np.float64)
-            for k in range(n_components)
-        ]
-    )
-    stats = _stats_from_labels(X, sample_weight, labels, centers, model.layout)
+    stats = stats_from_partition(X, sample_weight, labels, int(labels.max()) + 1, model.layout)
     mixture, _, _ = m_step(stats, reg_covar, model, data_variance=_kmeans.variance_scale(X))
     return {
         "weights_init": mixture.weights,
