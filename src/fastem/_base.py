@@ -7,17 +7,20 @@ replacing the fitted state whole (or keeping it on failure), the final
 E-step, warnings, and every prediction method. A concrete mixture fills the
 hooks:
 
-- ``_checked_init_arrays(n_features)``: its user-given initial values, checked;
+- ``_checked_init_arrays(n_features)``: its user-given initial values (or priors), checked;
+- ``_with_data(init_arrays, data, backend)``: those completed from the data (default: as given);
 - ``_initial_state(data, init_arrays, random_state, backend)``: the start of one run;
-- ``_maximiser(init_arrays)``: its M-step, statistics -> (mixture, covariances, repaired);
+- ``_maximiser(init_arrays, data)``: its M-step, statistics -> (mixture, covariances, repaired);
+- ``_lower_bound(init_arrays, data)``: its objective, if not the log-likelihood;
 - ``_parameter_layout()``: the layout the kernels evaluate it in;
 - ``_set_fitted(run, backend, dtype, online_state)``: its fitted attributes;
-- ``_n_parameters()``: free parameters, for ``bic`` and ``aic``.
+- ``_fitted_mixture()``: the fitted parameters the kernels predict with, checked.
+
+:class:`StreamingMixin` adds ``partial_fit`` (stepwise EM on mini-batches).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -27,12 +30,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _validation
+from . import _persistence, _validation
 from ._dask import is_dask_array
 from ._data import ArrayRows, is_out_of_core
 from ._em import EMRun, StoppingRule, run_em
 from ._fitted_state import fitted_state_kept_on_failure
-from ._mixture import far_rows_component
+from ._mixture import far_rows_component, parameter_shape
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
@@ -95,8 +98,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
             return self.predict(X)
         return self._labels(data)
 
-    def _fit(self, X, sample_weight):
+    def _check_hyperparameters(self) -> None:
+        """Raise on a constructor parameter out of its range (before any work)."""
         _validation.check_parameters(self)
+
+    def _fit(self, X, sample_weight):
+        self._check_hyperparameters()
         with fitted_state_kept_on_failure(self):
             return self._fit_checked(X, sample_weight)
 
@@ -111,8 +118,25 @@ class BaseMixture(DensityMixin, BaseEstimator):
         init_arrays = self._checked_init_arrays(data.n_features)
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs), verbose_output(self.verbose):
+            init_arrays = self._with_data(init_arrays, data, backend)
             self._fit_em(data, init_arrays, backend)
         return data
+
+    def _with_data(self, init_arrays: dict, data, backend) -> dict:
+        """The checked initial values, completed from the data where they depend on it."""
+        return init_arrays
+
+    def _lower_bound(self, init_arrays: dict, data):
+        """The objective EM maximises, if not the mean log-likelihood (None)."""
+        return None
+
+    def _fitted_mixture(self):
+        """The fitted parameters the kernels evaluate, checked against the estimator."""
+        return _validation.fitted_mixture(self)
+
+    def _restore_mixture(self) -> None:
+        """Rebuild the internal mixture from the fitted attributes (after loading)."""
+        self._mixture = self._fitted_mixture()
 
     def _row_source(self, X, sample_weight, *, reset: bool, min_samples: int = 2):
         """The rows of X, checked: in memory, memory-mapped (chunked) or Dask.
@@ -144,7 +168,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         low, high = _validation.check_finite(X)
         if reset:
             _validation.check_spread(X, low, high, X.dtype)
-        return ArrayRows(X, _validation.check_sample_weight(sample_weight, X.shape[0]))
+        weights, unit = _validation.scaled_sample_weight(sample_weight, X.shape[0])
+        data = ArrayRows(X, weights)
+        data.weight_unit = unit
+        return data
 
     def _fit_em(self, data, init_arrays, backend) -> None:
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -172,7 +199,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 data,
                 start,
                 backend=backend,
-                maximise=self._maximiser(init_arrays),
+                maximise=self._maximiser(init_arrays, data),
+                lower_bound=self._lower_bound(init_arrays, data),
                 stopping=self._stopping_rule(),
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -218,112 +246,6 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if changes:
             raise ValueError(f"{what}, but {'; '.join(changes)}: {remedy}.")
 
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Update the model with one mini-batch of a stream: one step of stepwise EM.
-
-        The batch's sufficient statistics under the current parameters are
-        blended into a running average with step size η_t = (t + 1)^(−0.7)
-        (t batches seen before; :mod:`fastem._online` documents the
-        schedule), then the M-step gives the new parameters. Each row is read
-        once, so a stream that cannot be replayed can be fitted; for data that
-        can be re-read, :meth:`fit` (on an array, a memory-mapped file or a
-        Dask array) converges in fewer passes.
-
-        The first call on an unfitted model initialises the mixture from its
-        batch (``init_params``, ``*_init``; the batch needs at least
-        ``n_components`` rows); after :meth:`fit`, batches continue from the
-        fitted parameters. ``n_iter_`` counts the batches seen,
-        ``lower_bound_`` is the mean log-likelihood of the last batch under
-        the parameters it entered with, and ``converged_`` stays False (a
-        stream has no end to converge at). A batch with another number of
-        features, or a call after ``set_params`` changed ``n_components`` or
-        ``covariance_type``, raises a ValueError and leaves the model as it
-        was; so does any failure during the call.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            One mini-batch.
-        y : Ignored
-            Not used, present for API consistency by convention.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
-
-        Returns
-        -------
-        self : GaussianMixture
-            The updated mixture.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from fastem import GaussianMixture
-        >>> rng = np.random.default_rng(0)
-        >>> stream = (np.r_[rng.normal(-5, 1, (500, 1)), rng.normal(5, 1, (500, 1))]
-        ...           for _ in range(20))
-        >>> model = GaussianMixture(2, random_state=0)
-        >>> for batch in stream:
-        ...     model = model.partial_fit(rng.permutation(batch))
-        >>> np.round(np.sort(model.means_[:, 0]))
-        array([-5.,  5.])
-        """
-        _validation.check_parameters(self)
-        with fitted_state_kept_on_failure(self):
-            self._partial_fit_checked(X, sample_weight)
-        return self
-
-    def _partial_fit_checked(self, X, sample_weight) -> None:
-        from . import _online
-
-        first_batch = not hasattr(self, "n_features_in_")
-        X = validate_data(
-            self,
-            _validation.numpy_input(X),
-            reset=first_batch,
-            dtype=[np.float64, np.float32],
-            order="C",
-            ensure_all_finite=False,
-        )
-        _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
-        sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
-        backend = get_backend(self.backend)
-        init_arrays = self._checked_init_arrays(X.shape[1])
-        with kernel_threads(backend, self.n_jobs):
-            if hasattr(self, "converged_"):
-                self._check_continuation(
-                    X.shape[1],
-                    "partial_fit continues the fitted model",
-                    "fit a new estimator for the new setting",
-                )
-                mixture, covariances = self._mixture, self.covariances_
-            else:
-                if X.shape[0] < self.n_components:
-                    raise ValueError(
-                        f"The first batch has {X.shape[0]} rows; it needs at least "
-                        f"n_components = {self.n_components} to initialise the mixture."
-                    )
-                start = self._initial_state(
-                    ArrayRows(X, sample_weight),
-                    init_arrays,
-                    check_random_state(self.random_state),
-                    backend,
-                )
-                mixture, covariances = start.mixture, start.covariances
-            state, lower_bound = _online.step(
-                getattr(self, "_online_state", None), X, sample_weight, mixture, backend
-            )
-            maximise = self._maximiser(init_arrays)
-            mixture, covariances, _ = maximise(state.statistics, covariances)
-        streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
-        n_steps = self.n_iter_ + 1 if streaming else 1
-        lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
-        self._set_fitted(
-            EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
-            backend,
-            X.dtype,
-            online_state=state,
-        )
-
     # --- prediction -----------------------------------------------------------
 
     def _checked_input(self, X) -> ArrayRows:
@@ -341,7 +263,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         the others, so labels and probabilities stay defined.
         """
         backend = get_backend(self.backend)
-        mixture = _validation.fitted_mixture(self)
+        mixture = self._fitted_mixture()
         n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * mixture.n_components))
         for rows, chunk, _ in data.chunks():
             for start in range(0, chunk.shape[0], n_rows):
@@ -446,33 +368,183 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """
         return float(np.mean(self.score_samples(X), dtype=np.float64))
 
-    # --- model selection --------------------------------------------------------
+    # --- sampling and saving ----------------------------------------------------
 
-    def bic(self, X):
-        """Bayesian information criterion of the model on X (lower is better).
+    def sample(self, n_samples=1):
+        """Draw random samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        mixture = self._fitted_mixture()
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
+                "least one sample."
+            )
+        covariances = np.asarray(self.covariances_, dtype=np.float64)
+        expected = parameter_shape(
+            mixture.covariance_type, mixture.n_components, mixture.n_features
+        )
+        if covariances.shape != expected:
+            raise ValueError(
+                f"The fitted covariances_ has shape {covariances.shape}; the "
+                f"model needs {expected}."
+            )
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, mixture.weights)
+        parts = []
+        for k, (mean, count) in enumerate(zip(mixture.means, counts, strict=True)):
+            if mixture.covariance_type in ("full", "tied"):
+                cov = covariances[k] if mixture.covariance_type == "full" else covariances
+                parts.append(rng.multivariate_normal(mean, cov, int(count)))
+            else:
+                scale = np.sqrt(covariances[k])
+                parts.append(mean + rng.standard_normal(size=(count, mixture.n_features)) * scale)
+        labels = np.repeat(np.arange(mixture.n_components), counts)
+        return np.vstack(parts), labels
+
+    def save(self, path) -> None:
+        """Save the fitted model to a ``.npz`` file that :func:`fastem.load` reads.
+
+        The file holds plain arrays and JSON, no pickle (the format is described
+        in :mod:`fastem._persistence`), with the format version and the fastem
+        version that wrote it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; the name is used as given.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture, load
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> model = GaussianMixture(2, random_state=0).fit(X)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> model.save(path)
+        >>> bool(np.array_equal(load(path).predict_proba(X), model.predict_proba(X)))
+        True
+        """
+        _persistence.save(self, path)
+
+
+class StreamingMixin:
+    """``partial_fit``: stepwise EM on a stream of mini-batches (for BaseMixture subclasses)."""
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one mini-batch of a stream: one step of stepwise EM.
+
+        The batch's sufficient statistics under the current parameters are
+        blended into a running average with step size η_t = (t + 1)^(−0.7)
+        (t batches seen before; :mod:`fastem._online` documents the
+        schedule), then the M-step gives the new parameters. Each row is read
+        once, so a stream that cannot be replayed can be fitted; for data that
+        can be re-read, :meth:`fit` (on an array, a memory-mapped file or a
+        Dask array) converges in fewer passes.
+
+        The first call on an unfitted model initialises the mixture from its
+        batch (``init_params``, ``*_init``; the batch needs at least
+        ``n_components`` rows); after :meth:`fit`, batches continue from the
+        fitted parameters. ``n_iter_`` counts the batches seen,
+        ``lower_bound_`` is the mean log-likelihood of the last batch under
+        the parameters it entered with, and ``converged_`` stays False (a
+        stream has no end to converge at). A batch with another number of
+        features, or a call after ``set_params`` changed ``n_components`` or
+        ``covariance_type``, raises a ValueError and leaves the model as it
+        was; so does any failure during the call.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data.
+            One mini-batch.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
 
         Returns
         -------
-        bic : float
+        self : GaussianMixture
+            The updated mixture.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> stream = (np.r_[rng.normal(-5, 1, (500, 1)), rng.normal(5, 1, (500, 1))]
+        ...           for _ in range(20))
+        >>> model = GaussianMixture(2, random_state=0)
+        >>> for batch in stream:
+        ...     model = model.partial_fit(rng.permutation(batch))
+        >>> np.round(np.sort(model.means_[:, 0]))
+        array([-5.,  5.])
         """
-        n_samples = np.shape(X)[0]
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
+        self._check_hyperparameters()
+        with fitted_state_kept_on_failure(self):
+            self._partial_fit_checked(X, sample_weight)
+        return self
 
-    def aic(self, X):
-        """Akaike information criterion of the model on X (lower is better).
+    def _partial_fit_checked(self, X, sample_weight) -> None:
+        from . import _online
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The data.
-
-        Returns
-        -------
-        aic : float
-        """
-        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+        first_batch = not hasattr(self, "n_features_in_")
+        X = validate_data(
+            self,
+            _validation.numpy_input(X),
+            reset=first_batch,
+            dtype=[np.float64, np.float32],
+            order="C",
+            ensure_all_finite=False,
+        )
+        _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
+        sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
+        backend = get_backend(self.backend)
+        init_arrays = self._checked_init_arrays(X.shape[1])
+        with kernel_threads(backend, self.n_jobs):
+            if hasattr(self, "converged_"):
+                self._check_continuation(
+                    X.shape[1],
+                    "partial_fit continues the fitted model",
+                    "fit a new estimator for the new setting",
+                )
+                mixture, covariances = self._mixture, self.covariances_
+            else:
+                if X.shape[0] < self.n_components:
+                    raise ValueError(
+                        f"The first batch has {X.shape[0]} rows; it needs at least "
+                        f"n_components = {self.n_components} to initialise the mixture."
+                    )
+                start = self._initial_state(
+                    ArrayRows(X, sample_weight),
+                    init_arrays,
+                    check_random_state(self.random_state),
+                    backend,
+                )
+                mixture, covariances = start.mixture, start.covariances
+            state, lower_bound = _online.step(
+                getattr(self, "_online_state", None), X, sample_weight, mixture, backend
+            )
+            maximise = self._maximiser(init_arrays, None)
+            mixture, covariances, _ = maximise(state.statistics, covariances)
+        streaming = hasattr(self, "_online_state")  # False on a first batch or after fit
+        n_steps = self.n_iter_ + 1 if streaming else 1
+        lower_bounds = (self.lower_bounds_ if streaming else []) + [lower_bound]
+        self._set_fitted(
+            EMRun(mixture, covariances, lower_bound, n_steps, False, lower_bounds),
+            backend,
+            X.dtype,
+            online_state=state,
+        )

@@ -64,14 +64,14 @@ def _tree_sum(parts: list, fan_in: int = TREE_FAN_IN):
 
 
 def _dask_weights(sample_weight, row_chunks):
-    """Weights as a Dask array chunked like the rows of X, float64, checked."""
+    """(weights as a Dask array chunked like the rows of X, float64, checked, their unit)."""
     import dask
     import dask.array as da
 
     n_samples = sum(row_chunks)
     if not is_dask_array(sample_weight):
-        weights = _validation.check_sample_weight(sample_weight, n_samples)
-        return da.from_array(weights, chunks=(row_chunks,))
+        weights, largest = _validation.scaled_sample_weight(sample_weight, n_samples)
+        return da.from_array(weights, chunks=(row_chunks,)), largest
     if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight.shape == {sample_weight.shape}, expected "
@@ -89,7 +89,7 @@ def _dask_weights(sample_weight, row_chunks):
         raise ValueError(f"sample_weight must be non-negative; {n_negative} weights are negative.")
     if largest <= 0:
         raise ValueError("sample_weight sums to zero: at least one row must have weight.")
-    return weights / largest  # scale-free, as _validation.check_sample_weight
+    return weights / largest, float(largest)  # scale-free, as _validation.check_sample_weight
 
 
 def prepared_array(X):
@@ -124,7 +124,9 @@ class DaskRows:
         X = prepared_array(X)
         self.n_samples, self.n_features = (int(size) for size in X.shape)
         self.dtype = X.dtype
-        weights = None if sample_weight is None else _dask_weights(sample_weight, X.chunks[0])
+        weights, self.weight_unit = (
+            (None, 1.0) if sample_weight is None else _dask_weights(sample_weight, X.chunks[0])
+        )
         self.X, self.sample_weight = (
             dask.persist(X, weights) if weights is not None else (X.persist(), None)
         )
@@ -159,6 +161,10 @@ class DaskRows:
             )
         _validation.check_column_spans(low, high, self.n_samples, self.dtype)
         self.checked = True
+
+    def first_rows(self, n_rows: int) -> np.ndarray:
+        """The first ``n_rows`` rows (or all), as float64, gathered to the client."""
+        return np.array(self.X[:n_rows].compute(), dtype=np.float64)
 
     def ensure_checked(self) -> None:
         """Scan X for NaN and ±inf unless an E-step has shown every row finite."""

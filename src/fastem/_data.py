@@ -108,6 +108,9 @@ class ArrayRows:
         self.dtype = working_dtype(X.dtype)
         self.chunk_rows = self.n_samples if chunk_rows is None else int(chunk_rows)
         self.weight_scale = 1.0  # out of core, the largest weight (set by check_finite)
+        # What a weight of 1 in the statistics stands for: the largest weight, by which
+        # the weights are divided (in memory before, out of core as chunks are read).
+        self.weight_unit = 1.0
 
     @classmethod
     def out_of_core(cls, X, sample_weight, budget_bytes: int | None = None) -> ArrayRows:
@@ -173,12 +176,16 @@ class ArrayRows:
         if self.sample_weight is not None:
             if largest <= 0:
                 raise ValueError("sample_weight sums to zero: at least one row must have weight.")
-            self.weight_scale = largest
+            self.weight_scale = self.weight_unit = largest
         if spread:
             _validation.check_spread(self.X, low, high, self.dtype)
 
     def ensure_checked(self) -> None:
         """Nothing to do: rows in memory or on disk are checked before the fit starts."""
+
+    def first_rows(self, n_rows: int) -> np.ndarray:
+        """The first ``n_rows`` rows (or all), as float64, in memory."""
+        return np.array(self.X[:n_rows], dtype=np.float64)
 
     def statistics(self, mixture: Mixture, backend) -> SufficientStats:
         """The log-likelihood and shifted sums of all rows under ``mixture`` (one pass)."""

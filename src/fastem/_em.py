@@ -83,6 +83,7 @@ def run_em(
     tol: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
     stopping: StoppingRule | None = None,
+    lower_bound: Callable[[SufficientStats, Mixture, Mixture], float] | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
@@ -92,6 +93,9 @@ def run_em(
     is the estimator's M-step, returning the next mixture, its covariances and
     whether it had to repair a singular one. ``stopping`` replaces or joins
     the lower-bound rule with one on the parameters (:class:`StoppingRule`).
+    ``lower_bound(stats, entering, mixture)`` replaces the log-likelihood as
+    the objective (the variational mixture's evidence lower bound, which
+    needs the statistics under the entering parameters and the new ones).
     ``start`` is never modified: each
     iteration builds a new mixture, so an interruption leaves no half-updated
     parameters behind.
@@ -101,17 +105,22 @@ def run_em(
     for n_iter in range(1, max_iter + 1):
         previous = run.lower_bound
         stats = data.statistics(run.mixture, backend)
-        lower_bound = stats.mean_log_likelihood
-        if CHECK_MONOTONE and not repaired:
-            _check_monotone(n_iter, previous, lower_bound, data.dtype)
-        entering = run.mixture
+        entering, entering_repaired = run.mixture, repaired
         mixture, covariances, repaired = maximise(stats, run.covariances)
-        run = EMRun(
-            mixture, covariances, lower_bound, n_iter, False, run.lower_bounds + [lower_bound]
+        bound = (
+            stats.mean_log_likelihood
+            if lower_bound is None
+            else lower_bound(stats, entering, mixture)
         )
-        change = lower_bound - previous
+        # The bound describes the entering parameters (and, for a custom bound, the new ones
+        # too): an iteration is checked unless a repaired covariance takes part in it.
+        involved_repair = entering_repaired or (lower_bound is not None and repaired)
+        if CHECK_MONOTONE and not involved_repair:
+            _check_monotone(n_iter, previous, bound, data.dtype)
+        run = EMRun(mixture, covariances, bound, n_iter, False, run.lower_bounds + [bound])
+        change = bound - previous
         if on_iteration is not None:
-            on_iteration(n_iter, lower_bound, change)
+            on_iteration(n_iter, bound, change)
         if stopping is None:
             converged = abs(change) < tol
         else:

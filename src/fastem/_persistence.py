@@ -325,9 +325,7 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
     params = _params(archive, members, estimator_class, n_components, n_features)
     try:
         model = estimator_class(**params)
-        from ._validation import check_parameters
-
-        check_parameters(model)
+        model._check_hyperparameters()
         model._checked_init_arrays(n_features)
     except (TypeError, ValueError) as error:
         _fail(f"invalid parameters: {error}")
@@ -361,9 +359,7 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
         names = _read(archive, members, "feature_names_in_", "U", (n_features,))
         model.feature_names_in_ = names.astype(object)
     _check_values(model, lower_bounds)
-    from ._validation import fitted_mixture
-
-    model._mixture = fitted_mixture(model)
+    model._restore_mixture()
     return model
 
 

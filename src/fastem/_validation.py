@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._mixture import Mixture, parameter_shape
 from .backends import BACKEND_CHOICES
-from .covariance import COVARIANCE_TYPES, layout_of
+from .covariance import layout_of
 
 INIT_METHODS = ("kmeans", "k-means++", "hc", "random", "random_from_data")
 
@@ -48,9 +48,9 @@ def _check_n_jobs(n_jobs):
 
 
 def check_parameters(estimator) -> None:
-    """Validate the hyper-parameters of a GaussianMixture."""
+    """Validate the hyper-parameters every fastem mixture shares, and its own if it has them."""
     _check_number("n_components", estimator.n_components, Integral, 1)
-    _check_choice("covariance_type", estimator.covariance_type, COVARIANCE_TYPES)
+    _check_choice("covariance_type", estimator.covariance_type, estimator._covariance_types)
     _check_number("tol", estimator.tol, Real, 0.0)
     _check_number("reg_covar", estimator.reg_covar, Real, 0.0)
     _check_number("max_iter", estimator.max_iter, Integral, 0)
@@ -60,20 +60,33 @@ def check_parameters(estimator) -> None:
     _check_n_jobs(estimator.n_jobs)
     _check_number("verbose", estimator.verbose, Integral, 0)
     _check_number("verbose_interval", estimator.verbose_interval, Integral, 1)
-    _check_choice("stopping", estimator.stopping, ("lower_bound", "parameters", "both"))
-    _check_number("param_tol", estimator.param_tol, Real, 0.0)
-    names = fixed_names(estimator.fixed)
-    for name, init in (
-        ("weights", "weights_init"),
-        ("means", "means_init"),
-        ("covariances", "precisions_init"),
-    ):
-        if name in names and getattr(estimator, init) is None:
-            raise ValueError(
-                f"fixed={estimator.fixed!r} holds the {name} at {init}, which is not given."
-            )
     if not isinstance(estimator.warm_start, (bool, np.bool_)):
         raise TypeError(f"The 'warm_start' parameter must be a bool; got {estimator.warm_start!r}.")
+    if hasattr(estimator, "stopping"):
+        _check_choice("stopping", estimator.stopping, ("lower_bound", "parameters", "both"))
+        _check_number("param_tol", estimator.param_tol, Real, 0.0)
+    if hasattr(estimator, "fixed"):
+        names = fixed_names(estimator.fixed)
+        for name, init in (
+            ("weights", "weights_init"),
+            ("means", "means_init"),
+            ("covariances", "precisions_init"),
+        ):
+            if name in names and getattr(estimator, init) is None:
+                raise ValueError(
+                    f"fixed={estimator.fixed!r} holds the {name} at {init}, which is not given."
+                )
+
+
+def check_positive(name: str, value) -> None:
+    """Raise unless ``value`` is None or a real number > 0."""
+    if value is not None:
+        _check_number(name, value, Real, 0.0, strict=True)
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise unless ``value`` is one of ``choices``."""
+    _check_choice(name, value, choices)
 
 
 FIXABLE = ("weights", "means", "covariances")
@@ -299,20 +312,30 @@ def sample_weight_array(sample_weight, n_samples):
 def check_sample_weight(sample_weight, n_samples):
     """A float64 copy of the weights divided by their largest, or None for unit weights.
 
-    Only ratios of weights matter to the model; dividing by the largest makes
-    the fit scale-free (weights of 1e-300 or 1e300 fit as weights of 1 do, and
-    their sum cannot overflow).
+    Only ratios of weights matter to a maximum-likelihood fit; dividing by the
+    largest makes it scale-free (weights of 1e-300 or 1e300 fit as weights of
+    1 do, and their sum cannot overflow).
+    """
+    return scaled_sample_weight(sample_weight, n_samples)[0]
+
+
+def scaled_sample_weight(sample_weight, n_samples):
+    """(weights divided by their largest, the largest): see :func:`check_sample_weight`.
+
+    The largest weight is the unit the divided weights count in: a model
+    whose statistics depend on counts (the variational posterior) multiplies
+    them back by it. (None, 1.0) for unit weights.
     """
     weights = sample_weight_array(sample_weight, n_samples)
     if weights is None:
-        return None
+        return None, 1.0
     weights = np.array(weights, dtype=np.float64)
     check_weight_values(weights)
     largest = weights.max()
     if largest <= 0:
         raise ValueError("sample_weight sums to zero: at least one row must have weight.")
     weights /= largest
-    return weights
+    return weights, float(largest)
 
 
 def check_weight_values(weights: np.ndarray) -> float:
@@ -388,7 +411,7 @@ def fitted_mixture(estimator) -> Mixture:
     covariance_type = estimator.covariance_type
     n_components = estimator.n_components
     n_features = getattr(estimator, "n_features_in_", None)
-    _check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
+    _check_choice("covariance_type", covariance_type, estimator._covariance_types)
     fitted = estimator.__dict__.get("_mixture")
     layout = layout_of(covariance_type)
     if fitted is not None and fitted.covariance_type != layout:

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.utils import check_random_state
 
 from . import _persistence, _validation
-from ._base import BaseMixture
+from ._base import BaseMixture, StreamingMixin
 from ._em import EMRun
 from ._initialization import initial_mixture
 from ._mixture import (
     covariances_from_cholesky,
-    parameter_shape,
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
 )
 from ._mstep import FixedParameters, m_step
-from .covariance import CovarianceModel, get_model
+from .covariance import COVARIANCE_TYPES, CovarianceModel, get_model
 
 INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
 
 
-class GaussianMixture(BaseMixture):
+class GaussianMixture(StreamingMixin, BaseMixture):
     """Gaussian mixture fitted by Expectation–Maximization on all CPU cores.
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture` (same parameters,
@@ -209,14 +209,14 @@ default='kmeans'
         self.stopping = stopping
         self.param_tol = param_tol
 
-    # --- fitting ---------------------------------------------------------------
+    _covariance_types = COVARIANCE_TYPES
 
     # --- the hooks of BaseMixture -------------------------------------------------
 
     def _parameter_layout(self) -> str:
         return self._covariance_model().layout
 
-    def _maximiser(self, init_arrays: dict):
+    def _maximiser(self, init_arrays: dict, data=None):
         """The M-step: statistics and the previous covariances -> the next mixture."""
         model, reg_covar = self._covariance_model(), self.reg_covar
         fixed = self._fixed_parameters(init_arrays)
@@ -309,82 +309,36 @@ default='kmeans'
             state["_online_state"] = online_state
         self.__dict__.update(state)
 
-    def _restore_mixture(self) -> None:
-        """Rebuild the internal Mixture from the fitted attributes (after loading)."""
-        self._mixture = _validation.fitted_mixture(self)
+    # --- model selection --------------------------------------------------------
 
-    def save(self, path) -> None:
-        """Save the fitted model to a ``.npz`` file that :func:`fastem.load` reads.
-
-        The file holds plain arrays and JSON, no pickle (the format is described
-        in :mod:`fastem._persistence`), with the format version and the fastem
-        version that wrote it.
+    def bic(self, X):
+        """Bayesian information criterion of the model on X (lower is better).
 
         Parameters
         ----------
-        path : str or path-like
-            Where to write; the name is used as given.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from fastem import GaussianMixture, load
-        >>> X = np.random.default_rng(0).normal(size=(200, 2))
-        >>> model = GaussianMixture(2, random_state=0).fit(X)
-        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
-        >>> model.save(path)
-        >>> bool(np.array_equal(load(path).predict_proba(X), model.predict_proba(X)))
-        True
-        """
-        _persistence.save(self, path)
-
-    # --- prediction -----------------------------------------------------------
-
-    def sample(self, n_samples=1):
-        """Draw random samples from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples to generate.
+        X : array-like of shape (n_samples, n_features)
+            The data.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            The samples, grouped by component.
-        y : ndarray of shape (n_samples,)
-            The component each sample was drawn from.
+        bic : float
         """
-        mixture = _validation.fitted_mixture(self)
-        if n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
-                "least one sample."
-            )
-        covariances = np.asarray(self.covariances_, dtype=np.float64)
-        expected = parameter_shape(
-            mixture.covariance_type, mixture.n_components, mixture.n_features
-        )
-        if covariances.shape != expected:
-            raise ValueError(
-                f"The fitted covariances_ has shape {covariances.shape}; the "
-                f"model needs {expected}."
-            )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, mixture.weights)
-        parts = []
-        for k, (mean, count) in enumerate(zip(mixture.means, counts, strict=True)):
-            if mixture.covariance_type in ("full", "tied"):
-                cov = covariances[k] if mixture.covariance_type == "full" else covariances
-                parts.append(rng.multivariate_normal(mean, cov, int(count)))
-            else:
-                scale = np.sqrt(covariances[k])
-                parts.append(mean + rng.standard_normal(size=(count, mixture.n_features)) * scale)
-        labels = np.repeat(np.arange(mixture.n_components), counts)
-        return np.vstack(parts), labels
+        n_samples = np.shape(X)[0]
+        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
-    # --- model selection --------------------------------------------------------
+    def aic(self, X):
+        """Akaike information criterion of the model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data.
+
+        Returns
+        -------
+        aic : float
+        """
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
 
     def _n_parameters(self) -> int:
         """Number of free parameters of the model."""
