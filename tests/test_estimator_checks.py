@@ -1,13 +1,20 @@
-"""scikit-learn's own estimator checks, on each covariance type and backend."""
+"""scikit-learn's own estimator checks, for both estimators, each covariance type and backend."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastem import GaussianMixture
+from fastem import BayesianGaussianMixture, GaussianMixture
 
 from .conftest import BACKENDS, COVARIANCE_TYPES
 
 ESTIMATORS = [GaussianMixture()] + [
     GaussianMixture(
+        n_components=2, covariance_type=covariance_type, backend=backend, random_state=0
+    )
+    for covariance_type in COVARIANCE_TYPES
+    for backend in BACKENDS
+]
+ESTIMATORS += [BayesianGaussianMixture()] + [
+    BayesianGaussianMixture(
         n_components=2, covariance_type=covariance_type, backend=backend, random_state=0
     )
     for covariance_type in COVARIANCE_TYPES

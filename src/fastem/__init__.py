@@ -1,6 +1,6 @@
 """fastem: Gaussian mixture models fitted by EM, fast and lean, on every CPU core.
 
->>> from fastem import GaussianMixture
+>>> from fastem import BayesianGaussianMixture, GaussianMixture
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -9,6 +9,7 @@ from ._fit_file import fit_file
 from ._persistence import load
 from ._recovery import DegenerateComponentWarning
 from .backends import available_backends
+from .bayesian_mixture import BayesianGaussianMixture
 from .gaussian_mixture import GaussianMixture
 from .selection import GaussianMixtureSelection
 
@@ -18,6 +19,7 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureSelection",

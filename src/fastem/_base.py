@@ -46,6 +46,8 @@ PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at o
 class BaseMixture(DensityMixin, BaseEstimator):
     """Base of fastem's mixtures: fitting, streaming and predicting, written once."""
 
+    _saved_array_names: tuple = ()  # fitted arrays a saved model holds besides the common ones
+
     # --- fitting ---------------------------------------------------------------
 
     def fit(self, X, y=None, sample_weight=None):
@@ -133,6 +135,17 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _fitted_mixture(self):
         """The fitted parameters the kernels evaluate, checked against the estimator."""
         return _validation.fitted_mixture(self)
+
+    def _saved_arrays(self) -> dict:
+        """The fitted arrays (named in ``_saved_array_names``) a saved model holds in addition."""
+        return {}
+
+    def _saved_shapes(self, n_components: int, n_features: int) -> dict:
+        """The shape each of those arrays must have, for :func:`fastem.load`."""
+        return {}
+
+    def _load_arrays(self, arrays: dict) -> None:
+        """Set the attributes :meth:`_saved_arrays` wrote, from a loaded file."""
 
     def _restore_mixture(self) -> None:
         """Rebuild the internal mixture from the fitted attributes (after loading)."""

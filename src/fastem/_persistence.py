@@ -75,7 +75,7 @@ def _json_ready(value):
 
 
 def save(model, path: str | os.PathLike) -> None:
-    """Write a fitted GaussianMixture to ``path`` (see the module docstring for the format)."""
+    """Write a fitted mixture to ``path`` (see the module docstring for the format)."""
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
@@ -84,8 +84,9 @@ def save(model, path: str | os.PathLike) -> None:
     params = {name: _json_ready(value) for name, value in model.get_params(deep=False).items()}
     if not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None  # a RandomState object is not part of the model
+    tag = next(tag for tag, cls in ESTIMATORS.items() if cls is type(model))
     contents = {
-        "format": np.array(FORMAT),
+        "format": np.array(tag),
         "format_version": np.array(FORMAT_VERSION),
         "fastem_version": np.array(__version__),
         "params": np.array(json.dumps(params)),
@@ -99,6 +100,7 @@ def save(model, path: str | os.PathLike) -> None:
         }
     )
     contents["lower_bounds_"] = np.asarray(model.lower_bounds_, dtype=np.float64)
+    contents.update(model._saved_arrays())
     contents.update({name: np.array(getattr(model, name)) for name in FITTED_SCALARS})
     if hasattr(model, "feature_names_in_"):
         contents["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
@@ -189,16 +191,18 @@ def _members(archive: zipfile.ZipFile, file_size: int) -> tuple[dict, type]:
         _fail(f"not a fastem model file ({error})")
     if tag not in ESTIMATORS:
         _fail(f"not a fastem model file (no '{FORMAT}' format tag)")
-    unexpected = sorted(set(members) - set(MEMBERS))
+    estimator_class = ESTIMATORS[str(tag)]
+    known = MEMBERS + estimator_class._saved_array_names
+    unexpected = sorted(set(members) - set(known))
     if unexpected:
         _fail(
             f"unexpected member(s) {', '.join(repr(key[:80]) for key in unexpected[:5])} "
-            f"(a fastem model holds {', '.join(MEMBERS)})"
+            f"(a {tag} model holds {', '.join(known)})"
         )
-    missing = [key for key in REQUIRED if key not in members]
+    missing = [key for key in REQUIRED + estimator_class._saved_array_names if key not in members]
     if missing:
         _fail(f"missing {', '.join(missing)}")
-    return members, ESTIMATORS[str(tag)]
+    return members, estimator_class
 
 
 def _header(archive, info) -> tuple:
@@ -358,6 +362,12 @@ def _read_model(archive: zipfile.ZipFile, file_size: int):
     if "feature_names_in_" in members:
         names = _read(archive, members, "feature_names_in_", "U", (n_features,))
         model.feature_names_in_ = names.astype(object)
+    model._load_arrays(
+        {
+            key: _read(archive, members, key, "f", shape)
+            for key, shape in model._saved_shapes(n_components, n_features).items()
+        }
+    )
     _check_values(model, lower_bounds)
     model._restore_mixture()
     return model
