@@ -436,3 +436,54 @@ def test_bench_compares_with_sklearn():
     seconds = [float(value) for value in re.findall(r"([\d.]+) s\b", floors)]
     assert len(seconds) == (2 if "numba" in compiled_backends() else 1), floors
     assert all(value > 0 for value in seconds), floors
+
+
+def test_fit_bayesian_lists_the_active_components(files):
+    from fastem import BayesianGaussianMixture
+
+    folder, X, _ = files
+    path = folder / "bayesian.npz"
+    result = _run(
+        "fit",
+        str(folder / "header.csv"),
+        "-k",
+        "8",
+        "--bayesian",
+        "--concentration",
+        "0.001",
+        "--max-iter",
+        "300",
+        "-o",
+        str(path),
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"8-component variational Bayesian full mixture of 3,000 rows", out)
+    assert re.search(r"lower bound -?[\d.e+]+\s+3 of 8 components active", out)
+    assert len(re.findall(r"^\s+\d\s+0\.\d{4}\s+\[", out, flags=re.MULTILINE)) == 3
+    assert "inactive:" in out
+    model = load(path)
+    reference = BayesianGaussianMixture(
+        n_components=8, weight_concentration_prior=0.001, max_iter=300, random_state=0
+    ).fit(X)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-9)
+    score = _run("score", str(path), str(folder / "header.csv"))
+    assert score.returncode == 0, score.stderr
+    value = float(re.search(r"per row (-?[\d.]+)", score.stdout).group(1))
+    assert value == pytest.approx(reference.score(X), abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--bayesian", "--covariance", "VVV"], "--bayesian fits full, tied, diag, spherical"),
+        (["--concentration", "0.1"], "--concentration is a prior of --bayesian"),
+    ],
+)
+def test_bayesian_options_are_checked(files, options, message):
+    folder, _, _ = files
+    result = _run(
+        "fit", str(folder / "header.csv"), "-k", "3", *options, "-o", str(folder / "x.npz")
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -16,6 +16,7 @@ from ._io import as_dtype, read_table, split_weights, write_array
 from ._progress import progress_bar
 
 DEMO_SHAPE = {"n_samples": 1_000_000, "n_features": 2, "n_components": 6}
+ACTIVE_WEIGHT = 0.01  # a variational component with a smaller expected weight is reported inactive
 
 
 class CommandError(ValueError):
@@ -54,9 +55,25 @@ def _check_features(model, X, path: str) -> None:
 
 
 def _estimator(args: argparse.Namespace, n_components: int):
-    from . import GaussianMixture
+    from . import BayesianGaussianMixture, GaussianMixture
 
-    return GaussianMixture(n_components, covariance_type=args.covariance, **_fit_options(args))
+    prior = getattr(args, "bayesian", None)
+    if prior is None:
+        if getattr(args, "concentration", None) is not None:
+            raise CommandError("--concentration is a prior of --bayesian; add --bayesian")
+        return GaussianMixture(n_components, covariance_type=args.covariance, **_fit_options(args))
+    if args.covariance not in BayesianGaussianMixture._covariance_types:
+        raise CommandError(
+            f"--bayesian fits {', '.join(BayesianGaussianMixture._covariance_types)} "
+            f"covariances, not {args.covariance}"
+        )
+    return BayesianGaussianMixture(
+        n_components=n_components,
+        covariance_type=args.covariance,
+        weight_concentration_prior_type=prior,
+        weight_concentration_prior=args.concentration,
+        **_fit_options(args),
+    )
 
 
 def _fit_options(args: argparse.Namespace) -> dict:
@@ -116,25 +133,43 @@ def _criteria(model, X, weights) -> dict:
 
 
 def _summary(model, X, weights, seconds: float) -> str:
-    criteria = _criteria(model, X, weights)
     per_iteration = seconds / max(model.n_iter_, 1)
     status = "converged" if model.converged_ else "did not converge (raise --max-iter?)"
     n_features = model.means_.shape[1]
+    bayesian = hasattr(model, "weight_concentration_")
+    kind = "variational Bayesian " if bayesian else ""
     lines = [
-        f"{model.n_components}-component {model.covariance_type} mixture of {X.shape[0]:,} "
-        f"rows x {n_features} features ({X.dtype}), {model.backend_} backend",
+        f"{model.n_components}-component {kind}{model.covariance_type} mixture of "
+        f"{X.shape[0]:,} rows x {n_features} features ({X.dtype}), {model.backend_} backend",
         f"{status} after {model.n_iter_} iterations in {seconds:.2f} s "
         f"({per_iteration * 1e3:.1f} ms per iteration, initialisation included)",
-        f"log-likelihood per row {criteria['log_likelihood']:.6f}   BIC {criteria['bic']:.1f}"
-        f"   AIC {criteria['aic']:.1f}",
-        "",
-        f"{'component':>9}  {'weight':>7}  mean",
     ]
+    if bayesian:
+        active = model.weights_ >= ACTIVE_WEIGHT
+        lines += [
+            f"lower bound {model.lower_bound_:.6g}   {int(active.sum())} of "
+            f"{model.n_components} components active (weight >= {ACTIVE_WEIGHT})",
+        ]
+    else:
+        criteria = _criteria(model, X, weights)
+        lines.append(
+            f"log-likelihood per row {criteria['log_likelihood']:.6f}   "
+            f"BIC {criteria['bic']:.1f}   AIC {criteria['aic']:.1f}"
+        )
+    lines += ["", f"{'component':>9}  {'weight':>7}  mean"]
     shown = min(n_features, 6)
     for k in np.argsort(-model.weights_):
+        if bayesian and model.weights_[k] < ACTIVE_WEIGHT:
+            continue
         mean = ", ".join(f"{v:.4g}" for v in model.means_[k, :shown])
         more = ", ..." if n_features > shown else ""
         lines.append(f"{k:>9}  {model.weights_[k]:7.4f}  [{mean}{more}]")
+    if bayesian and not np.all(model.weights_ >= ACTIVE_WEIGHT):
+        inactive = np.flatnonzero(model.weights_ < ACTIVE_WEIGHT)
+        lines.append(
+            f"{'':>9}  (inactive: {', '.join(map(str, inactive))}; their weights sum to "
+            f"{model.weights_[inactive].sum():.2g})"
+        )
     return "\n".join(lines)
 
 
@@ -176,6 +211,12 @@ def predict(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     model, X = _model_and_data(args)
+    if not hasattr(model, "bic"):  # the variational mixture: no parameter count, no BIC
+        print(
+            f"rows {X.shape[0]:,}\nexpected log-density per row {model.score(X):.8f} "
+            "(variational: E_q[log p(x)], as scikit-learn's score)"
+        )
+        return 0
     criteria = _criteria(model, X, None)
     print(
         f"rows {X.shape[0]:,}\nlog-likelihood per row {criteria['log_likelihood']:.8f}\n"

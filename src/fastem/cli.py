@@ -154,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(fit)
     fit.add_argument("-k", "--components", type=_positive_int, required=True, metavar="K")
     fit.add_argument(
+        "--bayesian",
+        nargs="?",
+        const="dirichlet_process",
+        choices=["dirichlet_process", "dirichlet_distribution"],
+        metavar="PRIOR",
+        help="fit the variational Bayesian mixture (K is then the most components "
+        "it may use; unneeded ones get weights near 0) with this prior on the weights: "
+        "dirichlet_process (the default) or dirichlet_distribution",
+    )
+    fit.add_argument(
+        "--concentration",
+        type=float,
+        default=None,
+        metavar="ALPHA",
+        help="with --bayesian: the weight concentration prior (default 1/K; smaller "
+        "values leave fewer components active)",
+    )
+    fit.add_argument(
         "-o", "--output", required=True, metavar="MODEL.npz", help="where to save the fitted model"
     )
     fit.set_defaults(run=_commands.fit)
