@@ -487,3 +487,19 @@ def test_bayesian_options_are_checked(files, options, message):
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_bench_compares_the_bayesian_mixture_with_sklearn():
+    command = [sys.executable, "-m", "fastem.bench", "--bayesian", "--quick", "--no-memory"]
+    result = subprocess.run(
+        command + ["--case", "lowdim", "--scale", "0.005"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("lowdim")]
+    assert len(rows) == len(compiled_backends())
+    for row in rows:
+        fastem_s, sklearn_s = (float(v) for v in re.findall(r"\s(\d+\.\d{4})\s", row)[:2])
+        assert fastem_s > 0 and sklearn_s > 0

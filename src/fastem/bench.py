@@ -337,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         "(fastem.bench_models)",
     )
     parser.add_argument(
+        "--bayesian",
+        action="store_true",
+        help="instead: BayesianGaussianMixture against scikit-learn's on the "
+        "reference cases (fastem.bench_bayesian)",
+    )
+    parser.add_argument(
         "--beyond-memory",
         action="store_true",
         help="instead: out-of-core and Dask fits against in-memory ones "
@@ -352,6 +358,22 @@ def main(argv: list[str] | None = None) -> int:
         from .bench_models import report as models_report
 
         print(models_report(args.scale, repeats, short, long), flush=True)
+        return 0
+    if args.bayesian:
+        from .bench_bayesian import report as bayesian_report
+
+        print(
+            bayesian_report(
+                args.scale,
+                repeats,
+                short,
+                long,
+                cases=cases,
+                memory=not args.no_memory,
+                backends=backends,
+            ),
+            flush=True,
+        )
         return 0
     if args.beyond_memory:
         from .bench_beyond_memory import report
