@@ -177,3 +177,18 @@ def test_fastem_imports_and_fits_without_dask():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_bayesian_cluster_fit_equals_in_memory_fit(client, data):
+    import copy
+
+    from fastem import BayesianGaussianMixture
+
+    start = BayesianGaussianMixture(n_components=6, max_iter=1, random_state=0).fit(data)
+    in_memory = copy.deepcopy(start).set_params(warm_start=True, max_iter=10, tol=0.0)
+    distributed_fit = copy.deepcopy(in_memory)
+    in_memory.fit(data)
+    distributed_fit.fit(da.from_array(data, ROWS_PER_BLOCK))
+    for name in ("weights_", "means_", "covariances_", "mean_precision_", "degrees_of_freedom_"):
+        assert relative_error(getattr(distributed_fit, name), getattr(in_memory, name)) < 1e-10
+    np.testing.assert_allclose(distributed_fit.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
