@@ -103,7 +103,8 @@ def fixed_names(fixed) -> frozenset:
     return frozenset(names)
 
 
-def _as_float_array(name, value, shape):
+def float_array(name, value, shape):
+    """A float64 copy of a parameter's array, checked for its shape and finiteness."""
     array = np.array(value, dtype=np.float64)  # a copy: never alias the caller's array
     if array.shape != shape:
         raise ValueError(
@@ -117,7 +118,7 @@ def _as_float_array(name, value, shape):
 def check_weights_init(weights, n_components):
     # scikit-learn's tolerance on the sum: 1e-6 for float32 weights, 1e-8 otherwise
     atol = 1e-6 if getattr(weights, "dtype", None) == np.float32 else 1e-8
-    weights = _as_float_array("weights_init", weights, (n_components,))
+    weights = float_array("weights_init", weights, (n_components,))
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights_init' should be in the range [0, 1], but got "
@@ -132,12 +133,12 @@ def check_weights_init(weights, n_components):
 
 
 def check_means_init(means, n_components, n_features):
-    return _as_float_array("means_init", means, (n_components, n_features))
+    return float_array("means_init", means, (n_components, n_features))
 
 
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
     shape = parameter_shape(covariance_type, n_components, n_features)
-    precisions = _as_float_array("precisions_init", precisions, shape)
+    precisions = float_array("precisions_init", precisions, shape)
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
             raise ValueError(

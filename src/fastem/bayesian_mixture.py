@@ -234,7 +234,7 @@ default='dirichlet_process'
         """The user-given priors, checked (those that depend on the data come later)."""
         arrays = {"mean_prior": None, "covariance_prior": None}
         if self.mean_prior is not None:
-            arrays["mean_prior"] = _prior_array(self.mean_prior, (n_features,), "means")
+            arrays["mean_prior"] = _validation.float_array("means", self.mean_prior, (n_features,))
         dof = self.degrees_of_freedom_prior
         if dof is not None and not dof > n_features - 1.0:
             raise ValueError(
@@ -449,17 +449,6 @@ def _in_counts(stats, unit: float):
     return stats if unit == 1.0 else stats.scaled(unit)
 
 
-def _prior_array(value, shape, name) -> np.ndarray:
-    array = np.array(value, dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(
-            f"The parameter '{name}' should have the shape of {shape}, but got {array.shape}."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
-    return array
-
-
 def _covariance_prior_shape(covariance_type: str, n_features: int) -> tuple:
     return {
         "full": (n_features, n_features),
@@ -479,7 +468,7 @@ def _checked_covariance_prior(value, covariance_type: str, n_features: int) -> n
             )
         return np.asarray(float(value))
     shape = _covariance_prior_shape(covariance_type, n_features)
-    prior = _prior_array(value, shape, f"{covariance_type} covariance_prior")
+    prior = _validation.float_array(f"{covariance_type} covariance_prior", value, shape)
     if covariance_type == "diag":
         if np.any(prior <= 0.0):
             raise ValueError("'diag covariance_prior' should be positive")

@@ -141,9 +141,9 @@ def thread_scaling(
     ]
 
 
-_MEMORY_SCRIPT = textwrap.dedent("""
-    import json, resource, sys, warnings
-    import numpy as np
+# Functions of the fresh processes that measure peak memory (Linux's /proc, else getrusage).
+PEAK_HELPERS = textwrap.dedent("""
+    import resource
 
     def status_kib(field):
         with open("/proc/self/status") as status:
@@ -165,6 +165,11 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             return status_kib("VmHWM")
         except OSError:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+""")
+
+_MEMORY_SCRIPT = PEAK_HELPERS + textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
 
     warnings.simplefilter("ignore")
     library, data_path, init_path, covariance_type = sys.argv[1:5]

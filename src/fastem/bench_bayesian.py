@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from ._bench_cases import CASES, Case, compiled_backends, prepared_case
+from .bench import PEAK_HELPERS
 
 
 def _fit_seconds(estimator_class, X, case: Case, max_iter: int, options: dict) -> float:
@@ -55,15 +56,9 @@ def _per_iteration(estimator_class, X, case, short, long, options=None) -> float
     ) / (long - short)
 
 
-_MEMORY_SCRIPT = textwrap.dedent("""
+_MEMORY_SCRIPT = PEAK_HELPERS + textwrap.dedent("""
     import json, sys, warnings
     import numpy as np
-
-    def status_kib(field):
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
 
     warnings.simplefilter("ignore")
     library, data_path, covariance_type, k = sys.argv[1:5]
@@ -77,11 +72,9 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     params = dict(n_components=int(k), covariance_type=covariance_type,
                   init_params="random_from_data", random_state=0, tol=0, **options)
     model = Estimator(max_iter=1, warm_start=True, **params).fit(X)  # the start, then
-    with open("/proc/self/clear_refs", "w") as clear_refs:  # reset the peak (VmHWM)
-        clear_refs.write("5")
-    before = status_kib("VmRSS")
+    before = reset_peak()
     model.set_params(max_iter=2).fit(X)  # two more iterations, continued
-    print(json.dumps({"extra_bytes": (status_kib("VmHWM") - before) * 1024}))
+    print(json.dumps({"extra_bytes": (peak() - before) * 1024}))
 """)
 
 
