@@ -32,10 +32,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _persistence, _validation
 from ._dask import is_dask_array
-from ._data import ArrayRows, is_out_of_core
+from ._data import INIT_ROWS_PER_COMPONENT, ArrayRows, is_out_of_core
 from ._em import EMRun, StoppingRule, run_em
 from ._fitted_state import fitted_state_kept_on_failure
-from ._mixture import far_rows_component, parameter_shape
+from ._mixture import far_rows_component, parameter_shape, precisions_from_cholesky
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
@@ -123,6 +123,42 @@ class BaseMixture(DensityMixin, BaseEstimator):
             init_arrays = self._with_data(init_arrays, data, backend)
             self._fit_em(data, init_arrays, backend)
         return data
+
+    def _initialisation_rows(self, data, random_state):
+        """The rows (and weights) a start is computed on: all, or a sample of a large source."""
+        return data.initialisation_rows(
+            random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
+        )
+
+    def _run_state(self, run: EMRun, backend, dtype) -> dict:
+        """The fitted attributes every mixture has, from the outcome of a fit.
+
+        The public arrays follow the data's float dtype (float32 data gives
+        float32 attributes, as scikit-learn ≥ 1.8); the internal mixture that
+        warm starts and streams continue from stays float64.
+        """
+        mixture = run.mixture
+        arrays = {
+            "weights_": mixture.weights,
+            "means_": mixture.means,
+            "covariances_": run.covariances,
+            "precisions_cholesky_": mixture.precisions_cholesky,
+            "precisions_": precisions_from_cholesky(
+                mixture.precisions_cholesky, mixture.covariance_type
+            ),
+        }
+        state = {
+            name: np.asarray(value).astype(dtype, copy=False) for name, value in arrays.items()
+        }
+        state.update(
+            _mixture=mixture,
+            converged_=run.converged,
+            n_iter_=run.n_iter,
+            lower_bound_=run.lower_bound,
+            lower_bounds_=run.lower_bounds,
+            backend_=backend.name,
+        )
+        return state
 
     def _with_data(self, init_arrays: dict, data, backend) -> dict:
         """The checked initial values, completed from the data where they depend on it."""

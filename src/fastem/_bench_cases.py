@@ -69,7 +69,7 @@ def _fit_seconds(
     estimator_class, X, case: Case, init: dict, max_iter: int, options: dict | None = None
 ) -> float:
     model = estimator_class(
-        case.n_components,
+        n_components=case.n_components,
         covariance_type=case.covariance_type,
         tol=0.0,
         max_iter=max_iter,

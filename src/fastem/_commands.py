@@ -132,11 +132,18 @@ def _criteria(model, X, weights) -> dict:
     }
 
 
+def _is_variational(model) -> bool:
+    """Whether the model is the variational mixture (active components, no BIC)."""
+    from . import BayesianGaussianMixture
+
+    return isinstance(model, BayesianGaussianMixture)
+
+
 def _summary(model, X, weights, seconds: float) -> str:
     per_iteration = seconds / max(model.n_iter_, 1)
     status = "converged" if model.converged_ else "did not converge (raise --max-iter?)"
     n_features = model.means_.shape[1]
-    bayesian = hasattr(model, "weight_concentration_")
+    bayesian = _is_variational(model)
     kind = "variational Bayesian " if bayesian else ""
     lines = [
         f"{model.n_components}-component {kind}{model.covariance_type} mixture of "
@@ -211,7 +218,7 @@ def predict(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     model, X = _model_and_data(args)
-    if not hasattr(model, "bic"):  # the variational mixture: no parameter count, no BIC
+    if _is_variational(model):  # no maximum-likelihood parameter count, no BIC
         print(
             f"rows {X.shape[0]:,}\nexpected log-density per row {model.score(X):.8f} "
             "(variational: E_q[log p(x)], as scikit-learn's score)"

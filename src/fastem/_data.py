@@ -31,6 +31,7 @@ TASK_ROWS = 1024  # rows per kernel task (a whole number of either kernel family
 CHUNKS_HELD = 2  # a chunk is half the budget: one is alive at a time (each loop drops it
 # before reading the next), the other half covers what a pass allocates beside it
 INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
+INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 
 
 def memory_budget_bytes() -> int:

@@ -6,7 +6,7 @@ A file holds plain arrays only, so :func:`load` opens it with
 =================== ==========================================================
 key                 content
 =================== ==========================================================
-``format``          the string ``"fastem.GaussianMixture"``
+``format``          ``"fastem.GaussianMixture"`` or ``"fastem.BayesianGaussianMixture"``
 ``format_version``  int; a file from a newer format is refused with a clear error
 ``fastem_version``  the version of fastem that saved it
 ``params``          the constructor parameters as JSON (``*_init`` arrays as lists)
@@ -16,6 +16,10 @@ key                 content
 ``converged_``, ``n_iter_``, ``lower_bound_``, ``n_features_in_``, ``backend_``
                     the fitted scalars
 ``feature_names_in_`` column names seen during fit (only if there were any)
+(the variational    ``weight_concentration_`` ((2, K) for the Dirichlet process), ``mean_precision_``,
+mixture also)       ``degrees_of_freedom_``, ``weight_concentration_prior_``,
+                    ``mean_precision_prior_``, ``mean_prior_``, ``degrees_of_freedom_prior_``,
+                    ``covariance_prior_`` (its ``_saved_array_names``), float64
 =================== ==========================================================
 """
 

@@ -423,20 +423,32 @@ def fitted_mixture(estimator) -> Mixture:
         )
     if not isinstance(n_features, Integral) or n_features < 1:
         raise ValueError(f"n_features_in_ must be a positive int; it is {n_features!r}.")
-    arrays = {}
-    for name, shape in (
-        ("weights_", (n_components,)),
-        ("means_", (n_components, n_features)),
-        ("precisions_cholesky_", parameter_shape(layout, n_components, n_features)),
-    ):
-        value = np.asarray(getattr(estimator, name))
-        if value.shape != shape:
-            raise ValueError(
-                f"The fitted {name} has shape {value.shape}, but n_components={n_components}, "
-                f"covariance_type={covariance_type!r} and n_features_in_={n_features} need "
-                f"{shape}: fit again after changing parameters, or set them back."
-            )
-        if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
-            raise ValueError(f"The fitted {name} must hold finite numbers.")
-        arrays[name] = np.array(value, dtype=np.float64)
+    arrays = {
+        name: fitted_array(estimator, name, shape)
+        for name, shape in (
+            ("weights_", (n_components,)),
+            ("means_", (n_components, n_features)),
+            ("precisions_cholesky_", parameter_shape(layout, n_components, n_features)),
+        )
+    }
     return Mixture(layout, arrays["weights_"], arrays["means_"], arrays["precisions_cholesky_"])
+
+
+def fitted_array(estimator, name: str, shape: tuple) -> np.ndarray:
+    """A fitted attribute as a float64 copy, checked for its shape and finite numbers.
+
+    A tuple of arrays (the Dirichlet process's ``weight_concentration_``) is
+    stacked first. The message names the parameters that fix the shape.
+    """
+    value = getattr(estimator, name)
+    value = np.asarray(np.stack(value) if isinstance(value, tuple) else value)
+    if value.shape != shape:
+        raise ValueError(
+            f"The fitted {name} has shape {value.shape}, but n_components="
+            f"{estimator.n_components}, covariance_type={estimator.covariance_type!r} and "
+            f"n_features_in_={getattr(estimator, 'n_features_in_', None)} need {shape}: fit "
+            "again after changing parameters, or set them back."
+        )
+    if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
+        raise ValueError(f"The fitted {name} must hold finite numbers.")
+    return np.array(value, dtype=np.float64)

@@ -36,7 +36,7 @@ from scipy.special import betaln, digamma, gammaln
 
 from ._mixture import Mixture, precisions_cholesky_from_covariances
 from ._mstep import EMPTY_COMPONENT_GUARD, estimate_covariances, scatter_in_layout
-from ._stats import SufficientStats, moved_scatter, symmetric_from_upper
+from ._stats import SufficientStats
 from .covariance import get_model
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
@@ -262,16 +262,8 @@ def data_moments(data, backend, layout: str):
     prec_chol = np.eye(n_features)[None] if scatter_layout == "full" else np.ones((1, n_features))
     probe = Mixture(scatter_layout, np.ones(1), centre[None], prec_chol)
     stats = data.statistics(probe, backend).scaled(data.weight_unit)
-    total = stats.total_weight
-    move = stats.first[0] / stats.resp_sum[0]
-    mean = centre + move
-    if scatter_layout == "full":
-        scatter = moved_scatter(
-            symmetric_from_upper(stats.second[0]), stats.first[0], stats.resp_sum[0], move
-        )
-    else:
-        scatter = stats.second[0] - 2.0 * stats.first[0] * move + stats.resp_sum[0] * move**2
-    return total, mean, scatter
+    mean = centre + stats.first[0] / stats.resp_sum[0]
+    return stats.total_weight, mean, stats.recentred(mean[None]).second[0]
 
 
 def sample_covariance(total: float, scatter: np.ndarray) -> np.ndarray:

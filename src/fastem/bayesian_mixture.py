@@ -10,7 +10,6 @@ from . import _persistence, _validation
 from ._base import BaseMixture
 from ._em import EMRun
 from ._initialization import initial_statistics
-from ._mixture import precisions_from_cholesky
 from ._variational import (
     PRIOR_TYPES,
     Posterior,
@@ -21,7 +20,6 @@ from ._variational import (
     sample_covariance,
 )
 
-INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 LAYOUTS = ("full", "tied", "diag", "spherical")
 
 
@@ -291,9 +289,7 @@ default='dirichlet_process'
         statistics are scaled to the weight of all rows, so that the
         posterior starts from the data's counts.
         """
-        X, sample_weight = data.initialisation_rows(
-            random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
-        )
+        X, sample_weight = self._initialisation_rows(data, random_state)
         stats = initial_statistics(
             X,
             sample_weight,
@@ -337,24 +333,19 @@ default='dirichlet_process'
         layout = posterior.covariance_type
         concentration = posterior.weight_concentration
         arrays = {
-            "weights_": posterior.weights,
-            "means_": posterior.means,
-            "covariances_": run.covariances,
-            "precisions_cholesky_": posterior.precisions_cholesky,
-            "precisions_": precisions_from_cholesky(posterior.precisions_cholesky, layout),
             "mean_precision_": posterior.mean_precision,
             "degrees_of_freedom_": posterior.degrees_of_freedom,
             "mean_prior_": priors.mean,
             "covariance_prior_": priors.covariance,
         }
-        state = {name: np.asarray(value).astype(dtype) for name, value in arrays.items()}
+        state = self._run_state(run, backend, dtype)
+        state.update({name: np.asarray(value).astype(dtype) for name, value in arrays.items()})
         if layout == "tied":
             state["degrees_of_freedom_"] = float(posterior.degrees_of_freedom)
         if layout == "spherical":
             state["covariance_prior_"] = float(priors.covariance)
         concentration = concentration.astype(dtype)
         state.update(
-            _mixture=posterior,
             weight_concentration_=(
                 (concentration[0], concentration[1])
                 if priors.weight_concentration_prior_type == "dirichlet_process"
@@ -363,11 +354,6 @@ default='dirichlet_process'
             weight_concentration_prior_=priors.weight_concentration,
             mean_precision_prior_=priors.mean_precision,
             degrees_of_freedom_prior_=priors.degrees_of_freedom,
-            converged_=run.converged,
-            n_iter_=run.n_iter,
-            lower_bound_=run.lower_bound,
-            lower_bounds_=run.lower_bounds,
-            backend_=backend.name,
         )
         self.__dict__.update(state)
 
@@ -377,11 +363,11 @@ default='dirichlet_process'
         n_components, n_features = mixture.means.shape
         prior_type = self.weight_concentration_prior_type
         dp = prior_type == "dirichlet_process"
-        concentration = _fitted_array(
+        concentration = _validation.fitted_array(
             self, "weight_concentration_", (2, n_components) if dp else (n_components,)
         )
-        mean_precision = _fitted_array(self, "mean_precision_", (n_components,))
-        dof = _fitted_array(
+        mean_precision = _validation.fitted_array(self, "mean_precision_", (n_components,))
+        dof = _validation.fitted_array(
             self, "degrees_of_freedom_", () if self.covariance_type == "tied" else (n_components,)
         )
         if np.any(concentration <= 0) or np.any(mean_precision <= 0):
@@ -396,9 +382,9 @@ default='dirichlet_process'
             prior_type,
             float(self.weight_concentration_prior_),
             float(self.mean_precision_prior_),
-            _fitted_array(self, "mean_prior_", (n_features,)),
+            _validation.fitted_array(self, "mean_prior_", (n_features,)),
             float(self.degrees_of_freedom_prior_),
-            _fitted_array(
+            _validation.fitted_array(
                 self, "covariance_prior_", _covariance_prior_shape(self.covariance_type, n_features)
             ),
         )
@@ -478,19 +464,6 @@ def _checked_covariance_prior(value, covariance_type: str, n_features: int) -> n
             f"'{covariance_type} covariance_prior' should be symmetric, positive-definite"
         )
     return prior
-
-
-def _fitted_array(estimator, name: str, shape: tuple) -> np.ndarray:
-    value = getattr(estimator, name)
-    array = np.array(np.stack(value) if isinstance(value, tuple) else value, dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(
-            f"The fitted {name} has shape {array.shape}, but the model needs {shape}: fit "
-            "again after changing parameters, or set them back."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"The fitted {name} must hold finite numbers.")
-    return array
 
 
 _persistence.register("fastem.BayesianGaussianMixture", BayesianGaussianMixture)

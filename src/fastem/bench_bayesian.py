@@ -22,38 +22,18 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-import warnings
 
 import numpy as np
 
-from ._bench_cases import CASES, Case, compiled_backends, prepared_case
+from ._bench_cases import CASES, Case, compiled_backends, prepared_case, time_per_iteration
 from .bench import PEAK_HELPERS
 
-
-def _fit_seconds(estimator_class, X, case: Case, max_iter: int, options: dict) -> float:
-    model = estimator_class(
-        n_components=case.n_components,
-        covariance_type=case.covariance_type,
-        init_params="random_from_data",
-        random_state=0,
-        tol=0.0,
-        max_iter=max_iter,
-        **options,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        started = time.perf_counter()
-        model.fit(X)
-        return time.perf_counter() - started
+# The start both libraries share: scikit-learn's 'random_from_data' draw with one seed.
+START = {"init_params": "random_from_data", "random_state": 0}
 
 
 def _per_iteration(estimator_class, X, case, short, long, options=None) -> float:
-    options = options or {}
-    return (
-        _fit_seconds(estimator_class, X, case, long, options)
-        - _fit_seconds(estimator_class, X, case, short, options)
-    ) / (long - short)
+    return time_per_iteration(estimator_class, X, case, START, short, long, 1, options)[0]
 
 
 _MEMORY_SCRIPT = PEAK_HELPERS + textwrap.dedent("""
@@ -121,7 +101,7 @@ def bayesian_rows(
     for case in cases:
         case, X, _ = prepared_case(case, 0, scale)
         for backend in backends:  # compile / load the kernels outside the timings
-            _fit_seconds(BayesianGaussianMixture, X[:2000], case, 1, {"backend": backend})
+            _per_iteration(BayesianGaussianMixture, X[:2000], case, 1, 2, {"backend": backend})
         ours = {backend: [] for backend in backends}
         theirs = []
         for _ in range(repeats):

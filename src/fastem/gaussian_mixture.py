@@ -13,13 +13,9 @@ from ._initialization import initial_mixture
 from ._mixture import (
     covariances_from_cholesky,
     precisions_cholesky_from_precisions,
-    precisions_from_cholesky,
 )
 from ._mstep import FixedParameters, m_step
 from .covariance import COVARIANCE_TYPES, CovarianceModel, get_model
-
-INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
-PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
 
 
 class GaussianMixture(StreamingMixin, BaseMixture):
@@ -228,9 +224,7 @@ default='kmeans'
 
     def _initial_state(self, data, init_arrays, random_state, backend) -> EMRun:
         """The starting mixture and covariances, from (a sample of) the rows."""
-        X, sample_weight = data.initialisation_rows(
-            random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
-        )
+        X, sample_weight = self._initialisation_rows(data, random_state)
         mixture, covariances = initial_mixture(
             X,
             sample_weight,
@@ -284,27 +278,7 @@ default='kmeans'
         float32 attributes, as scikit-learn ≥ 1.8); the internal mixture that
         warm starts and streams continue from stays float64.
         """
-        mixture = run.mixture
-        precisions = precisions_from_cholesky(mixture.precisions_cholesky, mixture.covariance_type)
-        state = {
-            "_mixture": mixture,
-            "weights_": mixture.weights,
-            "means_": mixture.means,
-            "covariances_": run.covariances,
-            "precisions_cholesky_": mixture.precisions_cholesky,
-            "precisions_": precisions,
-        }
-        state = {
-            name: np.asarray(value).astype(dtype, copy=False) if name.endswith("_") else value
-            for name, value in state.items()
-        }
-        state.update(
-            converged_=run.converged,
-            n_iter_=run.n_iter,
-            lower_bound_=run.lower_bound,
-            lower_bounds_=run.lower_bounds,
-            backend_=backend.name,
-        )
+        state = self._run_state(run, backend, dtype)
         if online_state is not None:
             state["_online_state"] = online_state
         self.__dict__.update(state)

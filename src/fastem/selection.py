@@ -26,13 +26,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kmeans
+from ._data import INIT_ROWS_PER_COMPONENT
 from ._initialization import hierarchical_labels, kmeans_labels, stats_from_partition
 from ._mixture import precisions_from_cholesky
 from ._mstep import m_step
 from ._recovery import DegenerateComponentWarning
 from .backends import get_backend
 from .covariance import MODELS, get_model
-from .gaussian_mixture import INIT_ROWS_PER_COMPONENT, GaussianMixture
+from .gaussian_mixture import GaussianMixture
 
 CRITERIA = ("bic", "icl", "aic")
 ICL_CHUNK_ROWS = 1 << 15
