@@ -16,8 +16,8 @@ key                 content
 ``converged_``, ``n_iter_``, ``lower_bound_``, ``n_features_in_``, ``backend_``
                     the fitted scalars
 ``feature_names_in_`` column names seen during fit (only if there were any)
-(the variational    ``weight_concentration_`` ((2, K) for the Dirichlet process), ``mean_precision_``,
-mixture also)       ``degrees_of_freedom_``, ``weight_concentration_prior_``,
+(the variational    ``weight_concentration_`` ((2, K) for the Dirichlet process),
+mixture also)       ``mean_precision_``, ``degrees_of_freedom_``, ``weight_concentration_prior_``,
                     ``mean_precision_prior_``, ``mean_prior_``, ``degrees_of_freedom_prior_``,
                     ``covariance_prior_`` (its ``_saved_array_names``), float64
 =================== ==========================================================
