@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _persistence, _validation
+from . import _missing, _persistence, _validation
 from ._dask import is_dask_array
 from ._data import INIT_ROWS_PER_COMPONENT, ArrayRows, is_out_of_core
 from ._em import EMRun, StoppingRule, run_em
@@ -125,10 +125,22 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return data
 
     def _initialisation_rows(self, data, random_state):
-        """The rows (and weights) a start is computed on: all, or a sample of a large source."""
-        return data.initialisation_rows(
+        """The rows (and weights) a start is computed on: all, or a sample of a large source.
+
+        With missing values, each NaN of those rows is replaced by its column's
+        mean over them (a new array), so that the start can be computed; EM
+        itself then treats the entries as missing.
+        """
+        X, weights = data.initialisation_rows(
             random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
         )
+        if self._fits_missing():
+            X = _missing.mean_filled(X)
+        return X, weights
+
+    def _fits_missing(self) -> bool:
+        """Whether NaN entries are missing values (``missing='em'``) rather than an error."""
+        return getattr(self, "missing", "error") == "em"
 
     def _run_state(self, run: EMRun, backend, dtype) -> dict:
         """The fitted attributes every mixture has, from the outcome of a fit.
@@ -187,22 +199,27 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Rebuild the internal mixture from the fitted attributes (after loading)."""
         self._mixture = self._fitted_mixture()
 
-    def _row_source(self, X, sample_weight, *, reset: bool, min_samples: int = 2):
+    def _row_source(
+        self, X, sample_weight, *, reset: bool, min_samples: int = 2, missing: bool | None = None
+    ):
         """The rows of X, checked: in memory, memory-mapped (chunked) or Dask.
 
         ``reset`` (a fit) also checks that the data's spread fits float64 sums.
+        ``missing`` says whether NaN entries are missing values (default: as
+        the estimator's ``missing`` parameter says).
         """
+        missing = self._fits_missing() if missing is None else missing
         X = _validation.numpy_input(X)
         if is_dask_array(X):
             from ._dask import DaskRows, prepared_array
 
             validate_data(self, prepared_array(X), skip_check_array=True, reset=reset)
-            return DaskRows(X, sample_weight, self.n_jobs)
+            return DaskRows(X, sample_weight, self.n_jobs, missing=missing)
         if is_out_of_core(X):
             _validation.check_out_of_core_array(X, min_samples)
             validate_data(self, X, skip_check_array=True, reset=reset)
             weights = _validation.sample_weight_array(sample_weight, X.shape[0])
-            data = ArrayRows.out_of_core(X, weights)
+            data = ArrayRows.out_of_core(X, weights, missing=missing)
             data.check_finite(spread=reset)
             return data
         X = validate_data(
@@ -214,11 +231,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
             ensure_min_samples=min_samples,
             ensure_all_finite=False,
         )
-        low, high = _validation.check_finite(X)
+        low, high = _validation.check_finite(X, allow_nan=missing)
         if reset:
             _validation.check_spread(X, low, high, X.dtype)
         weights, unit = _validation.scaled_sample_weight(sample_weight, X.shape[0])
-        data = ArrayRows(X, weights)
+        data = ArrayRows(X, weights, missing=missing)
         data.weight_unit = unit
         return data
 
@@ -297,10 +314,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     # --- prediction -----------------------------------------------------------
 
-    def _checked_input(self, X) -> ArrayRows:
+    def _checked_input(self, X, missing: bool | None = None) -> ArrayRows:
         """The rows of X to predict on: in memory, or a memory map read in chunks."""
         check_is_fitted(self)
-        return self._row_source(X, None, reset=False, min_samples=1)
+        return self._row_source(X, None, reset=False, min_samples=1, missing=missing)
 
     def _weighted_log_prob_chunks(self, data: ArrayRows, *, resolve_far_rows: bool = False):
         """(rows, log(w_k N(x | k))) for consecutive chunks of rows: never all N×K at once.
@@ -314,18 +331,28 @@ class BaseMixture(DensityMixin, BaseEstimator):
         backend = get_backend(self.backend)
         mixture = self._fitted_mixture()
         n_rows = max(1, PREDICT_CHUNK_BYTES // (8 * mixture.n_components))
+
+        def evaluate(rows, mixture):
+            with kernel_threads(backend, self.n_jobs):
+                log_prob = backend.weighted_log_prob(rows, mixture)
+            log_prob[np.isnan(log_prob)] = -np.inf  # inf − inf in an overflowing distance
+            if resolve_far_rows:
+                far = ~np.any(np.isfinite(log_prob), axis=1)
+                if np.any(far):
+                    nearest = far_rows_component(rows[far], mixture)
+                    log_prob[far] = -np.inf
+                    log_prob[np.flatnonzero(far), nearest] = 0.0
+            return log_prob
+
+        conditionals = None
         for rows, chunk, _ in data.chunks():
             for start in range(0, chunk.shape[0], n_rows):
                 part = slice(start, min(start + n_rows, chunk.shape[0]))
-                with kernel_threads(backend, self.n_jobs):
-                    log_prob = backend.weighted_log_prob(chunk[part], mixture)
-                log_prob[np.isnan(log_prob)] = -np.inf  # inf − inf in an overflowing distance
-                if resolve_far_rows:
-                    far = ~np.any(np.isfinite(log_prob), axis=1)
-                    if np.any(far):
-                        nearest = far_rows_component(chunk[part][far], mixture)
-                        log_prob[far] = -np.inf
-                        log_prob[np.flatnonzero(far), nearest] = 0.0
+                if data.missing:
+                    conditionals = conditionals or _missing.Conditionals(mixture)
+                    log_prob = _missing.by_pattern(chunk[part], mixture, evaluate, conditionals)
+                else:
+                    log_prob = evaluate(chunk[part], mixture)
                 yield slice(rows.start + part.start, rows.start + part.stop), log_prob
             del chunk
 
@@ -375,9 +402,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
             return self._map_dask("predict_proba", X)
         data = self._checked_input(X)
         resp = np.empty((data.n_samples, self.weights_.shape[0]), dtype=data.dtype)
-        for rows, log_prob in self._weighted_log_prob_chunks(data, resolve_far_rows=True):
-            resp[rows] = np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
+        for rows, chunk_resp in self._responsibility_chunks(data):
+            resp[rows] = chunk_resp
         return resp
+
+    def _responsibility_chunks(self, data: ArrayRows):
+        """(rows, p(k | x)) for consecutive chunks of rows."""
+        for rows, log_prob in self._weighted_log_prob_chunks(data, resolve_far_rows=True):
+            yield rows, np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
 
     def score_samples(self, X):
         """Log-likelihood of each row of X under the model.
@@ -558,7 +590,8 @@ class StreamingMixin:
             order="C",
             ensure_all_finite=False,
         )
-        _validation.check_spread(X, *_validation.check_finite(X), X.dtype)
+        low, high = _validation.check_finite(X, allow_nan=self._fits_missing())
+        _validation.check_spread(X, low, high, X.dtype)
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
         init_arrays = self._checked_init_arrays(X.shape[1])
@@ -577,14 +610,17 @@ class StreamingMixin:
                         f"n_components = {self.n_components} to initialise the mixture."
                     )
                 start = self._initial_state(
-                    ArrayRows(X, sample_weight),
+                    ArrayRows(X, sample_weight, missing=self._fits_missing()),
                     init_arrays,
                     check_random_state(self.random_state),
                     backend,
                 )
                 mixture, covariances = start.mixture, start.covariances
             state, lower_bound = _online.step(
-                getattr(self, "_online_state", None), X, sample_weight, mixture, backend
+                getattr(self, "_online_state", None),
+                ArrayRows(X, sample_weight, missing=self._fits_missing()),
+                mixture,
+                backend,
             )
             maximise = self._maximiser(init_arrays, None)
             mixture, covariances, _ = maximise(state.statistics, covariances)

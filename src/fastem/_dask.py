@@ -33,14 +33,14 @@ def is_dask_array(X) -> bool:
 
 
 def _block_statistics(
-    block, weights, mixture: Mixture, backend_name: str, n_threads: int
+    block, weights, mixture: Mixture, backend_name: str, n_threads: int, missing: bool
 ) -> SufficientStats:
     """One block's statistics, computed on the worker that holds the block."""
     from .backends import get_backend
 
     backend = get_backend(backend_name)
     with kernel_threads(backend, n_threads):
-        return ArrayRows(block, weights).statistics(mixture, backend)
+        return ArrayRows(block, weights, missing=missing).statistics(mixture, backend)
 
 
 def _sum_statistics(*parts: SufficientStats) -> SufficientStats:
@@ -116,11 +116,14 @@ class DaskRows:
     n_jobs : int or None
         Kernel threads per Dask task; None means one (Dask already runs a task
         per worker thread).
+    missing : bool
+        Whether NaN entries are missing values rather than an error.
     """
 
-    def __init__(self, X, sample_weight, n_jobs: int | None = None):
+    def __init__(self, X, sample_weight, n_jobs: int | None = None, missing: bool = False):
         import dask
 
+        self.missing = missing
         X = prepared_array(X)
         self.n_samples, self.n_features = (int(size) for size in X.shape)
         self.dtype = X.dtype
@@ -145,7 +148,7 @@ class DaskRows:
         import dask.array as da
 
         n_nan, n_inf, low, high = dask.compute(
-            da.isnan(self.X).sum(),
+            0 if self.missing else da.isnan(self.X).sum(),
             da.isinf(self.X).sum(),
             da.nanmin(self.X, axis=0),
             da.nanmax(self.X, axis=0),
@@ -156,9 +159,10 @@ class DaskRows:
                 for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
                 if part
             )
-            raise ValueError(
-                f"Input X contains {counts} value(s). Remove or impute them before fitting."
-            )
+            remedy = "Remove or impute them before fitting"
+            if n_nan:
+                remedy += ", or fit GaussianMixture(missing='em') to treat NaN as missing values"
+            raise ValueError(f"Input X contains {counts} value(s). {remedy}.")
         _validation.check_column_spans(low, high, self.n_samples, self.dtype)
         self.checked = True
 
@@ -185,7 +189,7 @@ class DaskRows:
         shared_mixture = delayed(mixture, pure=True, traverse=False)
         parts = [
             delayed(_block_statistics, pure=True)(
-                block, weights, shared_mixture, backend.name, self.n_threads
+                block, weights, shared_mixture, backend.name, self.n_threads, self.missing
             )
             for block, weights in zip(blocks, weight_blocks, strict=True)
         ]
@@ -211,7 +215,7 @@ class DaskRows:
             X, weights = self.X[rows].compute(), None
         else:
             X, weights = dask.compute(self.X[rows], self.sample_weight[rows])
-        if not np.isfinite(X).all():
+        if np.isinf(X).any() or (not self.missing and np.isnan(X).any()):
             self.raise_if_not_finite()
         if weights is not None and weights.sum() <= 0:
             raise ValueError("the rows sampled for the initialisation all have zero weight")

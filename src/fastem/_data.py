@@ -17,12 +17,13 @@ offers them too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
 from sklearn import get_config
 
-from . import _validation
+from . import _missing, _validation
 from ._mixture import Mixture
 from ._stats import SufficientStats
 
@@ -100,10 +101,14 @@ class ArrayRows:
         Non-negative weights (validated chunk by chunk when out of core).
     chunk_rows : int or None
         Rows per chunk; None reads X as one chunk.
+    missing : bool
+        Whether NaN entries are missing values (:mod:`fastem._missing`)
+        rather than an error.
     """
 
-    def __init__(self, X, sample_weight, chunk_rows: int | None = None):
+    def __init__(self, X, sample_weight, chunk_rows: int | None = None, missing: bool = False):
         self.X = X
+        self.missing = missing
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = working_dtype(X.dtype)
@@ -114,16 +119,17 @@ class ArrayRows:
         self.weight_unit = 1.0
 
     @classmethod
-    def out_of_core(cls, X, sample_weight, budget_bytes: int | None = None) -> ArrayRows:
+    def out_of_core(
+        cls, X, sample_weight, budget_bytes: int | None = None, missing: bool = False
+    ) -> ArrayRows:
         """Chunks of a memory-mapped X sized so that two chunks' copies fit the budget.
 
         Two: the next chunk is read while the loop still holds the last one.
         """
         budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
         bytes_per_row = working_dtype(X.dtype).itemsize * X.shape[1] + 8  # + the weight
-        return cls(
-            X, sample_weight, rows_within(budget_bytes // CHUNKS_HELD, bytes_per_row, X.shape[0])
-        )
+        n_rows = rows_within(budget_bytes // CHUNKS_HELD, bytes_per_row, X.shape[0])
+        return cls(X, sample_weight, n_rows, missing)
 
     @property
     def in_memory(self) -> bool:
@@ -161,7 +167,9 @@ class ArrayRows:
         n_nan = n_inf = 0
         for rows, chunk, weights in self.chunks():
             try:
-                chunk_low, chunk_high = _validation.check_finite(chunk, row_offset=rows.start)
+                chunk_low, chunk_high = _validation.check_finite(
+                    chunk, row_offset=rows.start, allow_nan=self.missing
+                )
             except _validation.NonFiniteError as error:
                 first_error = first_error or error
                 n_nan += error.n_nan
@@ -194,8 +202,12 @@ class ArrayRows:
             mixture.weights @ mixture.means if mixture.covariance_type == "tied" else None
         )
         stats = SufficientStats.zeros(mixture.covariance_type, mixture.means, scatter_shift)
+        conditionals = functools.cache(lambda: _missing.Conditionals(mixture))
         for _, chunk, weights in self.chunks():
-            backend.accumulate(chunk, weights, mixture, stats)
+            if self.missing:
+                _missing.accumulate(chunk, weights, mixture, backend, stats, conditionals)
+            else:
+                backend.accumulate(chunk, weights, mixture, stats)
             del chunk, weights
         return stats
 

@@ -44,10 +44,10 @@ class OnlineState:
 
 
 def step(
-    state: OnlineState | None, X, sample_weight, mixture: Mixture, backend
+    state: OnlineState | None, rows: ArrayRows, mixture: Mixture, backend
 ) -> tuple[OnlineState, float]:
     """Blend one batch into the running statistics; also return its mean log-likelihood."""
-    batch = ArrayRows(X, sample_weight).statistics(mixture, backend)
+    batch = rows.statistics(mixture, backend)
     lower_bound = batch.mean_log_likelihood
     batch = batch.scaled(1.0 / batch.total_weight)
     if state is None:

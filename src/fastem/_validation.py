@@ -65,6 +65,8 @@ def check_parameters(estimator) -> None:
     if hasattr(estimator, "stopping"):
         _check_choice("stopping", estimator.stopping, ("lower_bound", "parameters", "both"))
         _check_number("param_tol", estimator.param_tol, Real, 0.0)
+    if hasattr(estimator, "missing"):
+        _check_choice("missing", estimator.missing, ("error", "em"))
     if hasattr(estimator, "fixed"):
         names = fixed_names(estimator.fixed)
         for name, init in (
@@ -178,16 +180,19 @@ def check_out_of_core_array(X, min_samples: int = 2) -> None:
 FINITE_CHECK_ROWS = 1 << 16  # rows per chunk: the check never holds an N×D mask
 
 
-def check_finite(X, name: str = "X", row_offset: int = 0) -> tuple[float, float]:
+def check_finite(
+    X, name: str = "X", row_offset: int = 0, allow_nan: bool = False
+) -> tuple[float, float]:
     """Raise if X holds NaN or ±inf, saying how many and where the first one is.
 
     Scans X in row chunks, so its memory is a few MiB whatever the size of X.
     ``row_offset`` is the number of X's first row in the data it comes from.
+    With ``allow_nan`` (missing values fitted by EM) only ±inf is refused.
 
     Returns
     -------
     low, high : float
-        The smallest and the largest value of X (for :func:`check_spread`).
+        The smallest and the largest (non-NaN) value of X (for :func:`check_spread`).
     """
     n_nan = n_inf = 0
     first = None
@@ -200,6 +205,11 @@ def check_finite(X, name: str = "X", row_offset: int = 0) -> tuple[float, float]
             continue
         nan_mask = np.isnan(chunk)
         inf_mask = np.isinf(chunk)
+        if allow_nan:
+            finite = chunk[~(nan_mask | inf_mask)]
+            if finite.size:
+                low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+            nan_mask = np.zeros_like(nan_mask)
         n_nan += int(np.count_nonzero(nan_mask))
         n_inf += int(np.count_nonzero(inf_mask))
         bad = np.argwhere(nan_mask | inf_mask)
@@ -219,9 +229,14 @@ def non_finite_message(name: str, n_nan: int, n_inf: int, first: tuple) -> str:
         if part
     )
     row, column, value = first
+    remedy = "Remove or impute them before fitting"
+    if n_nan:
+        remedy += (
+            ", or fit GaussianMixture(missing='em'), which treats NaN entries as missing values"
+        )
     return (
         f"Input {name} contains {counts} value(s); the first is {value} at row {row}, "
-        f"column {column}. Remove or impute them before fitting."
+        f"column {column}. {remedy}."
     )
 
 

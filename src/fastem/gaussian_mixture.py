@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.utils import check_random_state
 
-from . import _persistence, _validation
+from . import _missing, _persistence, _validation
 from ._base import BaseMixture, StreamingMixin
 from ._em import EMRun
 from ._initialization import initial_mixture
@@ -116,6 +117,19 @@ default='kmeans'
         the new covariance and U the old precision factor.
     param_tol : float, default=1e-4
         The threshold of the parameter rule.
+    missing : {'error', 'em'}, default='error'
+        What a NaN entry of X is. 'error' (scikit-learn's behaviour) refuses
+        it. 'em' treats it as a value missing at random, a latent variable of
+        EM like the component labels: each row counts with the marginal
+        density of its observed coordinates, and the M-step adds the
+        conditional expectation and covariance of its missing ones, so the
+        estimates are maximum likelihood on the observed data (not biased as
+        after dropping rows or filling in means). Every covariance model
+        supports it. ``score_samples``, ``predict`` and the other methods
+        then accept NaN (the observed part's marginal); a row with no
+        observed value gets the mixture's prior (log-likelihood 0,
+        probabilities equal to the weights). :meth:`impute` fills missing
+        entries, :meth:`sample_imputations` draws multiple imputations.
 
     Attributes
     ----------
@@ -184,6 +198,7 @@ default='kmeans'
         fixed=None,
         stopping="lower_bound",
         param_tol=1e-4,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -204,6 +219,7 @@ default='kmeans'
         self.fixed = fixed
         self.stopping = stopping
         self.param_tol = param_tol
+        self.missing = missing
 
     _covariance_types = COVARIANCE_TYPES
 
@@ -282,6 +298,79 @@ default='kmeans'
         if online_state is not None:
             state["_online_state"] = online_state
         self.__dict__.update(state)
+
+    # --- missing values -----------------------------------------------------------
+
+    def impute(self, X):
+        """X with each missing (NaN) entry replaced by its conditional expectation.
+
+        E[x_M | x_O] = Σ_k p(k | x_O) (μ_kM + Σ_kMO Σ_kOO⁻¹ (x_O − μ_kO)): each
+        component's regression of the missing coordinates on the observed
+        ones, weighted by the component's probability given the observed
+        ones. A row with no observed value becomes the mixture's mean
+        Σ_k w_k μ_k. Works whatever ``missing`` was at fit time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data, NaN marking missing entries (±inf is refused).
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A new array in the floating dtype of X; observed entries unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=2000)
+        >>> model = GaussianMixture(1, random_state=0).fit(X)
+        >>> np.round(model.impute([[2.0, np.nan]]), 1)  # x₂ | x₁ = 2 has mean 0.9 · 2
+        array([[2. , 1.8]])
+        """
+        return self._filled(X, None, None)[0]
+
+    def sample_imputations(self, X, n_imputations=5, random_state=None):
+        """Draws of the missing (NaN) entries of X from their conditional distribution.
+
+        For each imputation and row a component is drawn from p(k | x_O), then
+        x_M from N(μ_kM + Σ_kMO Σ_kOO⁻¹ (x_O − μ_kO), Σ_kMM − Σ_kMO Σ_kOO⁻¹ Σ_kOM):
+        the multiple imputations of Rubin's rules, whose spread carries the
+        uncertainty that a single :meth:`impute` hides.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data, NaN marking missing entries.
+        n_imputations : int, default=5
+            How many completed copies of X to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_imputations, n_samples, n_features)
+            The completed copies; observed entries are those of X in each.
+        """
+        if isinstance(n_imputations, bool) or not isinstance(n_imputations, (int, np.integer)):
+            raise TypeError(f"n_imputations must be an int; got {n_imputations!r}.")
+        if n_imputations < 1:
+            raise ValueError(f"n_imputations must be at least 1; got {n_imputations}.")
+        return self._filled(X, int(n_imputations), check_random_state(random_state))
+
+    def _filled(self, X, n_draws: int | None, random_state) -> np.ndarray:
+        """(n_draws or 1, n, D) copies of X with the missing entries filled."""
+        data = self._checked_input(X, missing=True)
+        mixture = self._fitted_mixture()
+        conditionals = _missing.Conditionals(mixture)
+        out = np.empty((n_draws or 1, data.n_samples, data.n_features), dtype=data.dtype)
+        for rows, resp in self._responsibility_chunks(data):
+            block = np.asarray(data.X[rows], dtype=np.float64)
+            for draw in range(n_draws or 1):
+                out[draw, rows] = _missing.filled(block, resp, conditionals, random_state)
+        return out
 
     # --- model selection --------------------------------------------------------
 
