@@ -466,4 +466,4 @@ def fitted_array(estimator, name: str, shape: tuple) -> np.ndarray:
         )
     if value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
         raise ValueError(f"The fitted {name} must hold finite numbers.")
-    return np.array(value, dtype=np.float64)
+    return np.array(value, dtype=np.float64, order="C")
