@@ -503,3 +503,84 @@ def test_bench_compares_the_bayesian_mixture_with_sklearn():
     for row in rows:
         fastem_s, sklearn_s = (float(v) for v in re.findall(r"\s(\d+\.\d{4})\s", row)[:2])
         assert fastem_s > 0 and sklearn_s > 0
+
+
+@pytest.fixture(scope="module")
+def holed_csv(tmp_path_factory):
+    """A table with NA, empty and '?' cells, and the same values with NaN."""
+    folder = tmp_path_factory.mktemp("cli-missing")
+    X, _ = make_mixture(600, 3, 2, separation=6.0, random_state=3)
+    holed = X.copy()
+    holed[np.random.default_rng(1).random(X.shape) < 0.15] = np.nan
+    tokens = ["NA", "", "?"]
+    lines = ["a,b,c"] + [
+        ",".join(tokens[(i + j) % 3] if np.isnan(v) else repr(float(v)) for j, v in enumerate(row))
+        for i, row in enumerate(holed)
+    ]
+    (folder / "holed.csv").write_text("\n".join(lines) + "\n")
+    return folder, holed
+
+
+def test_missing_cells_are_refused_with_the_option_named(holed_csv):
+    folder, holed = holed_csv
+    result = _run("fit", str(folder / "holed.csv"), "-k", "2", "-o", str(folder / "m.npz"))
+    assert result.returncode == 2
+    first = np.argwhere(np.isnan(holed))[0]
+    assert f"on line {first[0] + 2}" in result.stderr
+    assert "--missing em" in result.stderr and "Traceback" not in result.stderr
+    bayesian = _run(
+        "fit",
+        str(folder / "holed.csv"),
+        "-k",
+        "2",
+        "--bayesian",
+        "--missing",
+        "em",
+        "-o",
+        str(folder / "b.npz"),
+    )
+    assert bayesian.returncode == 2 and "--bayesian" in bayesian.stderr
+
+
+def test_fit_score_predict_impute_with_missing_cells(holed_csv):
+    folder, holed = holed_csv
+    path, model_file = str(folder / "holed.csv"), str(folder / "em.npz")
+    fitted = _run("fit", path, "-k", "2", "--missing", "em", "-o", model_file)
+    assert fitted.returncode == 0, fitted.stderr
+    model = load(model_file)
+    assert model.missing == "em"
+    same = GaussianMixture(2, missing="em", random_state=0).fit(holed)
+    assert np.allclose(np.sort(model.means_, axis=0), np.sort(same.means_, axis=0))
+    scored = _run("score", model_file, path)
+    assert scored.returncode == 0, scored.stderr
+    expected = f"{model.score(holed):.8f}"
+    assert f"log-likelihood per row {expected}" in scored.stdout
+    labels = _run("predict", model_file, path, "-o", str(folder / "labels.npy"))
+    assert labels.returncode == 0
+    assert np.array_equal(np.load(folder / "labels.npy"), model.predict(holed))
+    imputed = _run("impute", model_file, path, "-o", str(folder / "filled.csv"))
+    assert imputed.returncode == 0, imputed.stderr
+    assert f"{int(np.isnan(holed).sum()):,} missing cell(s)" in imputed.stdout
+    text = (folder / "filled.csv").read_text().splitlines()
+    assert text[0] == "a,b,c"
+    filled = np.loadtxt(folder / "filled.csv", delimiter=",", skiprows=1)
+    assert np.allclose(filled, model.impute(holed), rtol=1e-9)
+    draws = _run("impute", model_file, path, "-o", str(folder / "draws.npy"), "--draws", "3")
+    assert draws.returncode == 0, draws.stderr
+    assert np.load(folder / "draws.npy").shape == (3, *holed.shape)
+    refused = _run("impute", model_file, path, "-o", str(folder / "d.csv"), "--draws", "3")
+    assert refused.returncode == 2 and ".npy" in refused.stderr
+
+
+def test_a_model_fitted_without_missing_values_names_the_refit(holed_csv):
+    folder, holed = holed_csv
+    complete = folder / "complete.npy"
+    np.save(complete, np.nan_to_num(holed))
+    model_file = str(folder / "plain.npz")
+    assert _run("fit", str(complete), "-k", "2", "-o", model_file).returncode == 0
+    result = _run("score", model_file, str(folder / "holed.csv"))
+    assert result.returncode == 2
+    assert "--missing em" in result.stderr and "Traceback" not in result.stderr
+    np.save(folder / "holed.npy", holed)
+    from_npy = _run("fit", str(folder / "holed.npy"), "-k", "2", "-o", model_file)
+    assert from_npy.returncode == 2 and "--missing em" in from_npy.stderr

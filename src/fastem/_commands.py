@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -14,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._io import as_dtype, read_table, split_weights, write_array
 from ._progress import progress_bar
+from ._validation import NonFiniteError
 
 DEMO_SHAPE = {"n_samples": 1_000_000, "n_features": 2, "n_components": 6}
 ACTIVE_WEIGHT = 0.01  # a variational component with a smaller expected weight is reported inactive
@@ -29,9 +31,36 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty()
 
 
-def _load_data(path: str, dtype: str | None = None, weights: str | None = None):
+MISSING_HINT = "add --missing em to fit them as missing values, or remove those rows"
+
+
+def _load_data(
+    path: str, dtype: str | None = None, weights: str | None = None, missing: str = "em"
+):
+    """(X, weights) of a data file; a missing cell is refused unless ``missing='em'``."""
     table = split_weights(read_table(path), weights, path)
+    if missing != "em" and table.first_missing is not None:
+        raise CommandError(f"{path}: {table.first_missing}; {MISSING_HINT}")
     return as_dtype(table.X, dtype), table.weights
+
+
+@contextlib.contextmanager
+def _missing_cells_named(path: str, fitting: bool):
+    """A NaN the estimator refuses, said in the command line's terms."""
+    try:
+        yield
+    except NonFiniteError as error:
+        if not error.n_nan:
+            raise
+        row, column, _ = error.first
+        where = f"{error.n_nan} missing value(s) (NaN), the first in row {row}, column {column}"
+        remedy = (
+            MISSING_HINT
+            if fitting
+            else "the model was fitted without --missing em: fit it again with --missing em "
+            "to score rows with missing cells (fastem impute fills them with either model)"
+        )
+        raise CommandError(f"{path}: {where}; {remedy}") from None
 
 
 def _load_model(path: str):
@@ -61,7 +90,14 @@ def _estimator(args: argparse.Namespace, n_components: int):
     if prior is None:
         if getattr(args, "concentration", None) is not None:
             raise CommandError("--concentration is a prior of --bayesian; add --bayesian")
-        return GaussianMixture(n_components, covariance_type=args.covariance, **_fit_options(args))
+        return GaussianMixture(
+            n_components,
+            covariance_type=args.covariance,
+            missing=args.missing,
+            **_fit_options(args),
+        )
+    if args.missing == "em":
+        raise CommandError("--missing em fits the maximum-likelihood mixture; drop --bayesian")
     if args.covariance not in BayesianGaussianMixture._covariance_types:
         raise CommandError(
             f"--bayesian fits {', '.join(BayesianGaussianMixture._covariance_types)} "
@@ -193,9 +229,10 @@ def _model_and_data(args: argparse.Namespace):
 
 def fit(args: argparse.Namespace) -> int:
     check_output_path(args.output)
-    X, weights = _load_data(args.data, args.dtype, args.weights)
+    X, weights = _load_data(args.data, args.dtype, args.weights, args.missing)
     model = _estimator(args, args.components)
-    seconds = _fit_timed(model, X, weights, _show_progress(args))
+    with _missing_cells_named(args.data, fitting=True):
+        seconds = _fit_timed(model, X, weights, _show_progress(args))
     print(_summary(model, X, weights, seconds))
     model.save(args.output)
     print(f"\nmodel saved to {args.output}")
@@ -205,7 +242,8 @@ def fit(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     model, X = _model_and_data(args)
-    result = model.predict_proba(X) if args.proba else model.predict(X)
+    with _missing_cells_named(args.data, fitting=False):
+        result = model.predict_proba(X) if args.proba else model.predict(X)
     if args.output:
         write_array(args.output, result)
         what = "probabilities" if args.proba else "labels"
@@ -218,6 +256,11 @@ def predict(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     model, X = _model_and_data(args)
+    with _missing_cells_named(args.data, fitting=False):
+        return _print_score(model, X)
+
+
+def _print_score(model, X) -> int:
     if _is_variational(model):  # no maximum-likelihood parameter count, no BIC
         print(
             f"rows {X.shape[0]:,}\nexpected log-density per row {model.score(X):.8f} "
@@ -232,9 +275,35 @@ def score(args: argparse.Namespace) -> int:
     return 0
 
 
+def impute(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
+    model = _load_model(args.model)
+    if _is_variational(model):
+        raise CommandError(f"{args.model}: impute needs a GaussianMixture model (fastem fit)")
+    table = read_table(args.data)
+    _check_features(model, table.X, args.data)
+    n_missing = 0
+    for start in range(0, table.X.shape[0], 1 << 16):  # counted in chunks: X may be a map
+        n_missing += int(np.count_nonzero(np.isnan(table.X[start : start + (1 << 16)])))
+    if args.draws is None:
+        result = model.impute(table.X)
+        what = "conditional expectations"
+    else:
+        if not args.output.lower().endswith(".npy"):
+            raise CommandError(f"-o {args.output}: --draws writes an (M, rows, columns) .npy file")
+        result = model.sample_imputations(table.X, args.draws, random_state=args.seed)
+        what = f"{args.draws} random draws"
+    write_array(args.output, result, table.columns)
+    print(
+        f"{n_missing:,} missing cell(s) of {table.X.shape[0]:,} rows filled with their {what}; "
+        f"saved to {args.output}"
+    )
+    return 0
+
+
 def select(args: argparse.Namespace) -> int:
     check_output_path(args.output)
-    X, weights = _load_data(args.data, args.dtype, args.weights)
+    X, weights = _load_data(args.data, args.dtype, args.weights, args.missing)
     if max(args.components) > X.shape[0]:
         raise CommandError(
             f"K = {max(args.components)} is more than the {X.shape[0]} rows of {args.data}"
@@ -252,7 +321,8 @@ def select(args: argparse.Namespace) -> int:
     )
     for k in args.components:  # data read once; kernels compiled once for every K
         model = _estimator(args, k)
-        seconds = _fit_timed(model, X, weights, show_progress)
+        with _missing_cells_named(args.data, fitting=True):
+            seconds = _fit_timed(model, X, weights, show_progress)
         row = {
             "k": k,
             **_criteria(model, X, weights),
@@ -289,10 +359,11 @@ def _select_models(args: argparse.Namespace, X, weights) -> int:
         args.components,
         covariance_types=args.models,
         criterion=args.criterion,
+        missing=args.missing,
         **_fit_options(args),
     )
     started = time.perf_counter()
-    with progress_bar(_show_progress(args)):
+    with progress_bar(_show_progress(args)), _missing_cells_named(args.data, fitting=True):
         search.fit(X, sample_weight=weights)
     print(search.table())
     best = search.best_params_
@@ -318,6 +389,9 @@ def plot(args: argparse.Namespace) -> int:
     from ._plot import plot_mixture
 
     model, X = _model_and_data(args)
+    if np.isnan(X).any():  # a point needs every coordinate
+        X = model.impute(X)
+        print(f"missing cells of {args.data} drawn at their conditional expectations")
     dims = args.dims or ((0, 1) if X.shape[1] == 2 else "pca")
     plot_mixture(model, X, args.output, dims=dims, max_points=args.max_points)
     print(f"picture saved to {args.output}")

@@ -109,6 +109,7 @@ class ArrayRows:
     def __init__(self, X, sample_weight, chunk_rows: int | None = None, missing: bool = False):
         self.X = X
         self.missing = missing
+        self._kept_patterns = None
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = working_dtype(X.dtype)
@@ -205,11 +206,25 @@ class ArrayRows:
         conditionals = functools.cache(lambda: _missing.Conditionals(mixture))
         for _, chunk, weights in self.chunks():
             if self.missing:
-                _missing.accumulate(chunk, weights, mixture, backend, stats, conditionals)
+                patterns = self._patterns(chunk)
+                _missing.accumulate(chunk, weights, mixture, backend, stats, conditionals, patterns)
             else:
                 backend.accumulate(chunk, weights, mixture, stats)
             del chunk, weights
         return stats
+
+    def _patterns(self, chunk) -> _missing.Patterns | None:
+        """The chunk's missingness patterns: found once per fit for rows in memory.
+
+        In memory (one chunk) they are kept, 4 bytes a row of row numbers;
+        chunks read from disk are grouped as they are read, so memory stays
+        within the budget.
+        """
+        if not self.in_memory:
+            return _missing.patterns_of(chunk)
+        if self._kept_patterns is None:
+            self._kept_patterns = (_missing.patterns_of(chunk),)
+        return self._kept_patterns[0]
 
     def initialisation_rows(self, random_state, min_rows: int = 1):
         """The rows (and weights) the initialisation works on, in memory.

@@ -20,13 +20,27 @@ class DataFileError(ValueError):
     """A data file that cannot be read as a numeric table (the message says why)."""
 
 
+# Cells of a text table read as missing values (NaN).
+NA_TOKENS = frozenset({"", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None", "?"})
+
+
 @dataclass
 class Table:
-    """Numeric rows read from a file, with column names when the file has them."""
+    """Numeric rows read from a file, with column names when the file has them.
+
+    ``first_missing`` says where the first missing cell (an NA token) of a
+    text table is, or is None when it has none.
+    """
 
     X: np.ndarray
     columns: list[str] | None = None
     weights: np.ndarray | None = None
+    first_missing: str | None = None
+
+
+def _float_or_nan(text: str) -> float:
+    """A cell of a text table as a number; NA tokens are NaN."""
+    return np.nan if text.strip().strip('"') in NA_TOKENS else float(text)
 
 
 def _suffix(path: str) -> str:
@@ -92,36 +106,49 @@ def _read_text(path: str) -> Table:
             "line holds names only, a data line numbers only"
         )
     columns = fields if header else None
+    options = dict(
+        delimiter=delimiter, skiprows=int(header), ndmin=2, dtype=np.float64, encoding="utf-8-sig"
+    )
+    first_missing = None
     try:
-        X = np.loadtxt(
-            path,
-            delimiter=delimiter,
-            skiprows=int(header),
-            ndmin=2,
-            dtype=np.float64,
-            encoding="utf-8-sig",
-        )
+        X = np.loadtxt(path, **options)
     except ValueError as error:
-        raise DataFileError(f"{path}: {_explain_loadtxt(str(error), columns, header)}") from None
+        explained, value = _explain_loadtxt(str(error), columns, header)
+        if value is None or value.strip().strip('"') not in NA_TOKENS:
+            raise DataFileError(f"{path}: {explained}") from None
+        first_missing = explained  # the fast reader stops at a missing cell: read NA as NaN
+        try:
+            X = np.loadtxt(path, converters=_float_or_nan, **options)
+        except ValueError as error:
+            explained, _ = _explain_loadtxt(str(error), columns, header)
+            raise DataFileError(f"{path}: {explained}") from None
     if X.shape[0] == 0:
         raise DataFileError(f"{path}: no data rows")
-    return Table(X, columns)
+    return Table(X, columns, first_missing=first_missing)
 
 
-def _explain_loadtxt(message: str, columns: list[str] | None, header: bool) -> str:
-    """loadtxt's error in the file's own terms: 1-based line, column name."""
+def _explain_loadtxt(
+    message: str, columns: list[str] | None, header: bool
+) -> tuple[str, str | None]:
+    """loadtxt's error in the file's own terms (1-based line, column name), and the cell."""
     match = re.search(
         r"could not convert string '(.*)' to float64 at row (\d+), column (\d+)", message
     )
     if match:
         value, row, column = match.group(1), int(match.group(2)), int(match.group(3))
         name = f"{columns[column - 1]!r} ({column})" if columns else str(column)
-        return f"column {name} is not numeric: {value!r} on line {row + 1 + int(header)}"
+        line = row + 1 + int(header)
+        if value.strip().strip('"') in NA_TOKENS:
+            return f"column {name} has a missing cell ({value!r}) on line {line}", value
+        return f"column {name} is not numeric: {value!r} on line {line}", value
     match = re.search(r"the number of columns changed from (\d+) to (\d+) at row (\d+)", message)
     if match:
         expected, found, row = (int(group) for group in match.groups())
-        return f"line {row + int(header)} has {found} fields where the lines before have {expected}"
-    return message.splitlines()[0]
+        explained = (
+            f"line {row + int(header)} has {found} fields where the lines before have {expected}"
+        )
+        return explained, None
+    return message.splitlines()[0], None
 
 
 def _read_npz(path: str) -> Table:
@@ -232,14 +259,16 @@ def as_dtype(X, dtype: str | None):
     return np.asarray(X, dtype=dtype)
 
 
-def write_array(path: str, array: np.ndarray) -> None:
-    """Save labels or probabilities as .npy, or as text (.csv/.tsv/.txt)."""
+def write_array(path: str, array: np.ndarray, columns: list[str] | None = None) -> None:
+    """Save an array as .npy, or as text (.csv/.tsv/.txt) with ``columns`` as its header."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".npy":
         np.save(path, array)
     elif suffix in (".csv", ".tsv", ".txt"):
         fmt = "%d" if array.dtype.kind in "iu" else "%.10g"
-        np.savetxt(path, array, fmt=fmt, delimiter="\t" if suffix == ".tsv" else ",")
+        delimiter = "\t" if suffix == ".tsv" else ","
+        header = "" if columns is None else delimiter.join(columns)
+        np.savetxt(path, array, fmt=fmt, delimiter=delimiter, header=header, comments="")
     else:
         raise DataFileError(
             f"{path}: unknown output format {suffix or '(no extension)'!r}; "

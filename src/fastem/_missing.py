@@ -72,17 +72,27 @@ def patterns_of(chunk: np.ndarray) -> Patterns | None:
     incomplete = missing.any(axis=1)
     if not incomplete.any():
         return None
-    rows = np.flatnonzero(incomplete)
-    packed = np.ascontiguousarray(np.packbits(missing[rows], axis=1))
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    index_dtype = np.int32 if chunk.shape[0] < 2**31 else np.int64  # 4 bytes a row
+    rows = np.flatnonzero(incomplete).astype(index_dtype)
+    keys = _pattern_keys(np.packbits(missing[rows], axis=1))
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
+    order = np.argsort(inverse.ravel(), kind="stable")
     bounds = np.cumsum(np.bincount(inverse.ravel()))
     groups = [
         Pattern(~missing[rows[first[p]]], rows[order[start:stop]])
         for p, (start, stop) in enumerate(zip(np.r_[0, bounds[:-1]], bounds, strict=True))
     ]
-    return Patterns(np.flatnonzero(~incomplete), groups)
+    return Patterns(np.flatnonzero(~incomplete).astype(index_dtype), groups)
+
+
+def _pattern_keys(packed: np.ndarray) -> np.ndarray:
+    """One sortable key per row of packed NaN bits: a uint64 up to 64 columns, else bytes."""
+    n_rows, width = packed.shape
+    if width <= 8:
+        padded = np.zeros((n_rows, 8), dtype=np.uint8)
+        padded[:, :width] = packed
+        return padded.view(np.uint64).ravel()
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, width))).ravel()
 
 
 class Conditionals:
@@ -195,14 +205,20 @@ def _rows(chunk, weights, index, columns=None):
 
 
 def accumulate(
-    chunk, weights, mixture: Mixture, backend, stats: SufficientStats, conditionals_of
+    chunk,
+    weights,
+    mixture: Mixture,
+    backend,
+    stats: SufficientStats,
+    conditionals_of: Callable[[], Conditionals],
+    patterns: Patterns | None,
 ) -> None:
     """One E-step over a chunk that may hold NaN: add its sums to ``stats``.
 
-    ``conditionals_of()`` returns the pass's :class:`Conditionals` (built on
-    first use, so a pass over complete data never computes them).
+    ``patterns`` are the chunk's (:func:`patterns_of`); ``conditionals_of()``
+    returns the pass's :class:`Conditionals` (built on first use, so a pass
+    over complete data never computes them).
     """
-    patterns = patterns_of(chunk)
     if patterns is None:
         backend.accumulate(chunk, weights, mixture, stats)
         return

@@ -348,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         "reference cases (fastem.bench_bayesian)",
     )
     parser.add_argument(
+        "--missing",
+        action="store_true",
+        help="instead: EM with 10%% of the entries missing against complete data "
+        "(default case full-16), and the recovery table (fastem.bench_missing)",
+    )
+    parser.add_argument(
         "--beyond-memory",
         action="store_true",
         help="instead: out-of-core and Dask fits against in-memory ones "
@@ -379,6 +385,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
+        return 0
+    if args.missing:
+        from .bench_missing import report as missing_report
+
+        names = args.case or ["full-16"]
+        print(missing_report(args.scale, repeats, short, long, names, backends), flush=True)
         return 0
     if args.beyond_memory:
         from .bench_beyond_memory import report

@@ -1,7 +1,7 @@
 """The ``fastem`` command line (also ``python -m fastem``).
 
-Commands: ``fit``, ``predict``, ``score``, ``select``, ``plot``, ``demo``,
-``info`` and ``bench``; ``fastem COMMAND --help`` describes each. A mistake
+Commands: ``fit``, ``predict``, ``score``, ``select``, ``impute``, ``plot``,
+``demo``, ``info`` and ``bench``; ``fastem COMMAND --help`` describes each. A mistake
 (a missing file, a bad format, a non-numeric column, a bad K) is one line on
 stderr and exit status 2, never a traceback.
 """
@@ -119,6 +119,14 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help="row weights: a column of DATA (name or 0-based number, then "
         "not fitted) or a file with one weight per row",
     )
+    parser.add_argument(
+        "--missing",
+        choices=["error", "em"],
+        default="error",
+        help="what a missing cell (NA, ?, an empty field, NaN) is: an error (the default) "
+        "or, with 'em', a value missing at random that EM fits around (GaussianMixture's "
+        "missing='em'; the saved model then also scores and imputes such rows)",
+    )
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -219,6 +227,34 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--plot", metavar="PNG", help="save the criteria against K")
     select.add_argument("-o", "--output", metavar="MODEL.npz", help="save the best model")
     select.set_defaults(run=_commands.select)
+
+    impute = commands.add_parser(
+        "impute",
+        help="fill the missing cells of a table from a fitted model",
+        description="Replace each missing cell (NA, ?, an empty field, NaN) of DATA by its "
+        "conditional expectation under the model given the row's observed cells, or "
+        "with --draws, by random draws from the conditional distribution (multiple "
+        "imputation).",
+    )
+    impute.add_argument("model", metavar="MODEL.npz")
+    impute.add_argument("data")
+    impute.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help=".npy, .csv, .tsv or .txt (a header line when DATA has one)",
+    )
+    impute.add_argument(
+        "--draws",
+        type=_positive_int,
+        default=None,
+        metavar="M",
+        help="M random imputations instead of the expectation: FILE (.npy) holds an "
+        "array of shape (M, rows, columns)",
+    )
+    impute.add_argument("--seed", type=int, default=0, help="random seed of --draws")
+    impute.set_defaults(run=_commands.impute)
 
     plot = commands.add_parser("plot", help="picture of the data and the fitted components")
     plot.add_argument("model", metavar="MODEL.npz")

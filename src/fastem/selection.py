@@ -26,7 +26,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kmeans
-from ._data import INIT_ROWS_PER_COMPONENT
 from ._initialization import hierarchical_labels, kmeans_labels, stats_from_partition
 from ._mixture import precisions_from_cholesky
 from ._mstep import m_step
@@ -112,8 +111,10 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
     min_component_size : float or None, default=None
         Fits in which a component's (weighted) size is below this are not
         chosen: they sit on a spurious maximum. None means n_features + 1.
-    tol, reg_covar, max_iter, n_init, random_state, backend, n_jobs, verbose
-        Passed to every :class:`fastem.GaussianMixture` of the grid.
+    tol, reg_covar, max_iter, n_init, random_state, backend, n_jobs, verbose, missing
+        Passed to every :class:`fastem.GaussianMixture` of the grid (``missing='em'``
+        fits data with NaN entries; the partitions are then made on the rows
+        with each NaN replaced by its column's mean).
 
     Attributes
     ----------
@@ -160,6 +161,7 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         backend="auto",
         n_jobs=None,
         verbose=0,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_types = covariance_types
@@ -174,6 +176,7 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         self.backend = backend
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.missing = missing
 
     def _grid(self) -> tuple[list[int], list[str]]:
         ks = self.n_components
@@ -212,6 +215,7 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
             backend=self.backend,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
+            missing=self.missing,
             **init,
         )
 
@@ -233,15 +237,15 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
             The fitted selection.
         """
         ks, names = self._grid()
-        probe = GaussianMixture(max(ks), backend=self.backend, n_jobs=self.n_jobs)
+        probe = GaussianMixture(
+            max(ks), backend=self.backend, n_jobs=self.n_jobs, missing=self.missing
+        )
         data = probe._row_source(X, sample_weight, reset=True)  # checked once for the grid
         n_samples, n_features = data.n_samples, data.n_features
         if max(ks) > n_samples:
             raise ValueError(f"n_components up to {max(ks)} but X has {n_samples} rows")
         # The partitions are made on the rows in memory (a sample of a memory map)
-        X_rows, weights = data.initialisation_rows(
-            check_random_state(self.random_state), INIT_ROWS_PER_COMPONENT * max(ks)
-        )
+        X_rows, weights = probe._initialisation_rows(data, check_random_state(self.random_state))
         n_effective = n_samples if sample_weight is None else float(np.sum(sample_weight))
         min_size = n_features + 1 if self.min_component_size is None else self.min_component_size
         random_state = check_random_state(self.random_state)
