@@ -353,3 +353,39 @@ def test_float32_partial_fit_and_save(holed, tmp_path):
     loaded = load(path)
     assert loaded.missing == "em"
     assert np.array_equal(loaded.score_samples(holed), model.score_samples(holed))
+
+
+def test_iris_with_holes_as_in_the_readme():
+    """The README's example: a real table, 20% of its cells lost."""
+    from sklearn.datasets import load_iris
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = StandardScaler().fit_transform(load_iris().data), load_iris().target
+    holed = _holes(X, 0.2, 0)
+    lost = np.isnan(holed)
+    model = GaussianMixture(3, missing="em", n_init=5, random_state=0).fit(holed)
+    means = np.where(lost, np.nanmean(holed, axis=0), holed)
+    rmse = {
+        "em": np.sqrt(np.mean((model.impute(holed)[lost] - X[lost]) ** 2)),
+        "means": np.sqrt(np.mean((means[lost] - X[lost]) ** 2)),
+    }
+    assert rmse["em"] < 0.5 * rmse["means"]
+    filled_fit = GaussianMixture(3, n_init=5, random_state=0).fit(means)
+    em_ari = adjusted_rand_score(y, model.predict(holed))
+    assert em_ari > adjusted_rand_score(y, filled_fit.predict(means)) + 0.2
+    assert model.bic(holed) == pytest.approx(
+        -2 * model.score(holed) * 150 + model._n_parameters() * np.log(150)
+    )
+
+
+def test_model_selection_with_missing_values(holed):
+    from fastem import GaussianMixtureSelection
+
+    search = GaussianMixtureSelection(
+        [1, 2, 3], covariance_types=["VVV", "VVI"], missing="em", random_state=0
+    ).fit(holed)
+    assert search.best_estimator_.missing == "em"
+    assert np.isfinite(search.results_["bic"]).sum() >= 4
+    with pytest.raises(ValueError, match="missing='em'"):
+        GaussianMixtureSelection([1, 2], covariance_types=["VVV"]).fit(holed)
