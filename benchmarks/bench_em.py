@@ -102,3 +102,39 @@ class Fit:
         return GaussianMixture(self.n_components, max_iter=200, random_state=0).fit(self.X).n_iter_
 
     track_iterations.unit = "iterations"
+
+
+class ToConvergence:
+    """The whole wait: fit() to a converged model with default settings, plain and accelerated."""
+
+    params = (list(SHAPES), [False, True])
+    param_names = ["shape", "accelerate"]
+    timeout = 900
+
+    def setup(self, shape, accelerate):
+        from fastem import GaussianMixture
+
+        set_threads()
+        quiet()
+        self.X = dataset(shape)
+        self.n_components = SHAPES[shape][2]
+        GaussianMixture(self.n_components, max_iter=2, random_state=0).fit(self.X[:5000])
+
+    def _fit(self, accelerate):
+        from fastem import GaussianMixture
+
+        model = GaussianMixture(self.n_components, random_state=0, accelerate=accelerate)
+        return model.fit(self.X)
+
+    def time_to_convergence(self, shape, accelerate):
+        self._fit(accelerate)
+
+    def track_passes(self, shape, accelerate):
+        return self._fit(accelerate).n_iter_
+
+    track_passes.unit = "passes"
+
+    def time_initialisation(self, shape, accelerate):
+        from fastem import GaussianMixture
+
+        GaussianMixture(self.n_components, max_iter=0, random_state=0).fit(self.X)

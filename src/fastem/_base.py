@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _missing, _persistence, _validation
 from ._dask import is_dask_array
-from ._data import INIT_ROWS_PER_COMPONENT, ArrayRows, is_out_of_core
+from ._data import INIT_ROWS_PER_COMPONENT, KMEANS_SAMPLE_ROWS, ArrayRows, is_out_of_core
 from ._em import EMRun, StoppingRule, run_em
 from ._fitted_state import fitted_state_kept_on_failure
 from ._mixture import far_rows_component, parameter_shape, precisions_from_cholesky
@@ -124,15 +124,24 @@ class BaseMixture(DensityMixin, BaseEstimator):
             self._fit_em(data, init_arrays, backend)
         return data
 
-    def _initialisation_rows(self, data, random_state):
+    def _initialisation_rows(self, data, random_state, init_params=None):
         """The rows (and weights) a start is computed on: all, or a sample of a large source.
 
-        With missing values, each NaN of those rows is replaced by its column's
-        mean over them (a new array), so that the start can be computed; EM
-        itself then treats the entries as missing.
+        A k-means start ('kmeans', 'k-means++') looks at a uniform sample of at
+        most ``KMEANS_SAMPLE_ROWS`` rows (or 20 per component); the other
+        starts see every row in memory, so that 'random' and 'random_from_data'
+        draw what scikit-learn draws. With missing values, each NaN of those
+        rows is replaced by its column's mean over them (a new array), so that
+        the start can be computed; EM itself then treats the entries as missing.
+        ``init_params`` overrides the estimator's (for a start made elsewhere).
         """
+        init_params = self.init_params if init_params is None else init_params
+        min_rows = INIT_ROWS_PER_COMPONENT * self.n_components
+        sampled = isinstance(init_params, str) and init_params in ("kmeans", "k-means++")
         X, weights = data.initialisation_rows(
-            random_state, min_rows=INIT_ROWS_PER_COMPONENT * self.n_components
+            random_state,
+            min_rows=min_rows,
+            max_rows=max(KMEANS_SAMPLE_ROWS, min_rows) if sampled else None,
         )
         if self._fits_missing():
             X = _missing.mean_filled(X)
@@ -268,6 +277,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 maximise=self._maximiser(init_arrays, data),
                 lower_bound=self._lower_bound(init_arrays, data),
                 stopping=self._stopping_rule(),
+                accelerate=self._accelerator(),
                 max_iter=self.max_iter,
                 tol=self.tol,
                 on_iteration=reporter.iteration,
@@ -285,6 +295,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best, backend, data.dtype)
+
+    def _accelerator(self):
+        """The extrapolation of EM steps the parameters ask for (None: plain EM)."""
+        return None
 
     def _stopping_rule(self) -> StoppingRule | None:
         """The stopping rule the parameters ask for (None: scikit-learn's)."""

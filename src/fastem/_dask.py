@@ -200,7 +200,7 @@ class DaskRows:
             self.raise_if_not_finite()
         return stats
 
-    def initialisation_rows(self, random_state, min_rows: int = 1):
+    def initialisation_rows(self, random_state, min_rows: int = 1, max_rows: int | None = None):
         """A uniform sample of rows, gathered to the client for the initialisation.
 
         Its size comes from the memory budget (see
@@ -209,7 +209,9 @@ class DaskRows:
         """
         import dask
 
-        n_rows = initialisation_sample_rows(self.n_samples, self.n_features, min_rows)
+        n_rows = initialisation_sample_rows(
+            self.n_samples, self.n_features, min_rows, max_rows=max_rows
+        )
         rows = sample_rows(self.n_samples, n_rows, random_state)
         if self.sample_weight is None:
             X, weights = self.X[rows].compute(), None

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._accelerate import Squarem
 from ._data import ArrayRows
 from ._mixture import (
     Mixture,
@@ -84,6 +85,7 @@ def run_em(
     on_iteration: Callable[[int, float, float], None] | None = None,
     stopping: StoppingRule | None = None,
     lower_bound: Callable[[SufficientStats, Mixture, Mixture], float] | None = None,
+    accelerate: Squarem | None = None,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the lower bound changes by < tol.
 
@@ -96,22 +98,32 @@ def run_em(
     ``lower_bound(stats, entering, mixture)`` replaces the log-likelihood as
     the objective (the variational mixture's evidence lower bound, which
     needs the statistics under the entering parameters and the new ones).
+    ``accelerate`` extrapolates every two EM steps (:mod:`fastem._accelerate`):
+    a pass that evaluates an extrapolation whose bound is lower than the one
+    before it is discarded (counted in ``n_iter``, not in ``lower_bounds``).
     ``start`` is never modified: each
     iteration builds a new mixture, so an interruption leaves no half-updated
     parameters behind.
     """
     run = EMRun(start.mixture, start.covariances, start.lower_bound)
     repaired = True  # the entering parameters come from outside this run
+    cycle = _SquaremCycle(accelerate) if accelerate is not None else None
     for n_iter in range(1, max_iter + 1):
         previous = run.lower_bound
         stats = data.statistics(run.mixture, backend)
-        entering, entering_repaired = run.mixture, repaired
+        entering, entering_covariances, entering_repaired = run.mixture, run.covariances, repaired
         mixture, covariances, repaired = maximise(stats, run.covariances)
         bound = (
             stats.mean_log_likelihood
             if lower_bound is None
             else lower_bound(stats, entering, mixture)
         )
+        if cycle is not None and not cycle.kept(bound):
+            # an extrapolation that lowered the bound: discard this pass, go on from θ₂
+            run = EMRun(*cycle.fallback, previous, n_iter, False, run.lower_bounds)
+            if on_iteration is not None:
+                on_iteration(n_iter, previous, 0.0)
+            continue
         # The bound describes the entering parameters (and, for a custom bound, the new ones
         # too): an iteration is checked unless a repaired covariance takes part in it.
         involved_repair = entering_repaired or (lower_bound is not None and repaired)
@@ -128,7 +140,52 @@ def run_em(
         if converged:
             run.converged = True
             break
+        if cycle is not None:
+            proposal = cycle.proposal(
+                (entering, entering_covariances), run, repaired, stats.total_weight
+            )
+            if proposal is not None:  # the next pass evaluates θ' (not an EM step: unchecked)
+                run = EMRun(*proposal, bound, n_iter, False, run.lower_bounds)
+                repaired = True
     return run
+
+
+class _SquaremCycle:
+    """Where a run is in SQUAREM's cycle: θ₀ → θ₁ → θ₂ → θ' → M(θ') = the next θ₀."""
+
+    def __init__(self, squarem: Squarem):
+        self.squarem = squarem
+        self.points = []  # (mixture, covariances) of θ₀ and θ₁ once evaluated
+        self.fallback = None  # θ₂ while θ' is being evaluated
+        self.trial_bound = None  # the bound of θ₁, which θ' must reach
+
+    def kept(self, bound: float) -> bool:
+        """Whether this pass counts: False for an extrapolation whose bound fell below θ₁'s."""
+        if self.trial_bound is None:
+            return True
+        needed, self.trial_bound = self.trial_bound, None
+        if bound >= needed:
+            self.squarem.accepted()
+            self.fallback = None
+            return True
+        return False
+
+    def proposal(self, entering, run: EMRun, repaired: bool, total_weight: float):
+        """θ' after the passes that evaluated θ₀ and θ₁ (None: go on with plain EM)."""
+        if self.fallback is not None:  # θ' was rejected: θ₂ is a fresh θ₀
+            self.fallback = None
+        if repaired:  # a repaired covariance: no extrapolation through it
+            self.points = []
+            return None
+        self.points.append(entering)
+        if len(self.points) < 2:
+            return None
+        stepped = (run.mixture, run.covariances)
+        proposal = self.squarem.extrapolate([*self.points, stepped], total_weight)
+        self.points = []
+        if proposal is not None:
+            self.fallback, self.trial_bound = stepped, run.lower_bound
+        return proposal
 
 
 def parameter_change(entering: Mixture, mixture: Mixture, covariances) -> float:

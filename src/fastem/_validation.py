@@ -65,6 +65,8 @@ def check_parameters(estimator) -> None:
     if hasattr(estimator, "stopping"):
         _check_choice("stopping", estimator.stopping, ("lower_bound", "parameters", "both"))
         _check_number("param_tol", estimator.param_tol, Real, 0.0)
+    if hasattr(estimator, "accelerate") and not isinstance(estimator.accelerate, (bool, np.bool_)):
+        raise TypeError(f"The 'accelerate' parameter must be a bool; got {estimator.accelerate!r}.")
     if hasattr(estimator, "missing"):
         _check_choice("missing", estimator.missing, ("error", "em"))
     if hasattr(estimator, "fixed"):

@@ -348,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         "reference cases (fastem.bench_bayesian)",
     )
     parser.add_argument(
+        "--to-convergence",
+        action="store_true",
+        help="instead: wall time from fit() to a converged model with default "
+        "settings, for fastem (plain and accelerate=True) and scikit-learn, with "
+        "passes and final log-likelihoods (fastem.bench_convergence)",
+    )
+    parser.add_argument(
         "--missing",
         action="store_true",
         help="instead: EM with 10%% of the entries missing against complete data "
@@ -385,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
+        return 0
+    if args.to_convergence:
+        from .bench_convergence import report as convergence_report
+
+        backend = backends[0] if backends else None
+        print(convergence_report(args.scale, repeats, cases, backend), flush=True)
         return 0
     if args.missing:
         from .bench_missing import report as missing_report

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _missing, _persistence, _validation
+from ._accelerate import Squarem
 from ._base import BaseMixture, StreamingMixin
 from ._em import EMRun
 from ._initialization import initial_mixture
@@ -56,9 +57,11 @@ class GaussianMixture(StreamingMixin, BaseMixture):
 default='kmeans'
         How the initial responsibilities are chosen: fastem's own parallel
         k-means (k-means++ seeding then Lloyd iterations), k-means++ seeds
-        alone, a hierarchical (Ward, i.e. model-based with EII's criterion)
-        clustering of up to 2,000 rows as mclust starts, random
-        responsibilities, or random data points as means.
+        alone (both on a uniform sample of 65,536 rows, or 20 per component,
+        when X has more: the start then costs about one EM iteration), a
+        hierarchical (Ward, i.e. model-based with EII's criterion) clustering
+        of up to 2,000 rows as mclust starts, random responsibilities, or
+        random data points as means.
     weights_init : array-like of shape (n_components,), default=None
         User-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -130,6 +133,13 @@ default='kmeans'
         observed value gets the mixture's prior (log-likelihood 0,
         probabilities equal to the weights). :meth:`impute` fills missing
         entries, :meth:`sample_imputations` draws multiple imputations.
+    accelerate : bool, default=False
+        Extrapolate EM (SQUAREM, Varadhan & Roland 2008): after every two EM
+        steps, a longer step along their direction, kept only when it does
+        not lower the log-likelihood (otherwise EM goes on as if it had not
+        been tried). It reaches the same optimum in fewer passes over the
+        data where EM crawls (overlapping components); ``n_iter_`` counts
+        the passes, rejected ones included. False keeps scikit-learn's iterates.
 
     Attributes
     ----------
@@ -199,6 +209,7 @@ default='kmeans'
         stopping="lower_bound",
         param_tol=1e-4,
         missing="error",
+        accelerate=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -220,6 +231,7 @@ default='kmeans'
         self.stopping = stopping
         self.param_tol = param_tol
         self.missing = missing
+        self.accelerate = accelerate
 
     _covariance_types = COVARIANCE_TYPES
 
@@ -237,6 +249,9 @@ default='kmeans'
             return m_step(stats, reg_covar, model, previous=previous, fixed=fixed)
 
         return maximise
+
+    def _accelerator(self):
+        return Squarem(self._covariance_model()) if self.accelerate else None
 
     def _initial_state(self, data, init_arrays, random_state, backend) -> EMRun:
         """The starting mixture and covariances, from (a sample of) the rows."""

@@ -39,7 +39,7 @@ ICL_CHUNK_ROWS = 1 << 15
 
 
 def _initial_labels(X, sample_weight, n_components, init_params, random_state, backend):
-    """(rows, labels) of one initial partition: k-means of all rows, Ward of a sample, or given."""
+    """(rows, labels) of one initial partition: k-means, Ward of a sample, or given."""
     if isinstance(init_params, dict):
         labels = np.asarray(init_params[n_components], dtype=np.intp)
         if labels.shape != (X.shape[0],) or labels.min() < 0 or labels.max() >= n_components:
@@ -104,8 +104,9 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         mclust computes it; it prefers well-separated clusters.
     init_params : {'kmeans', 'hc'} or dict, default='kmeans'
         The initial partition for each K, shared by every model: fastem's
-        k-means of all rows, Ward's hierarchical clustering (scipy) of up to
-        2,000 rows ('hc', in the spirit of mclust's hierarchical start), or a
+        k-means (of a uniform sample of 65,536 rows when there are more),
+        Ward's hierarchical clustering (scipy) of up to 2,000 rows ('hc', in
+        the spirit of mclust's hierarchical start), or a
         dict mapping each K to a label per row (e.g. mclust's own
         ``hclass(hc(X), K)``), used as given.
     min_component_size : float or None, default=None
@@ -245,7 +246,9 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         if max(ks) > n_samples:
             raise ValueError(f"n_components up to {max(ks)} but X has {n_samples} rows")
         # The partitions are made on the rows in memory (a sample of a memory map)
-        X_rows, weights = probe._initialisation_rows(data, check_random_state(self.random_state))
+        X_rows, weights = probe._initialisation_rows(
+            data, check_random_state(self.random_state), self.init_params
+        )
         n_effective = n_samples if sample_weight is None else float(np.sum(sample_weight))
         min_size = n_features + 1 if self.min_component_size is None else self.min_component_size
         random_state = check_random_state(self.random_state)
