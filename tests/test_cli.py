@@ -584,3 +584,25 @@ def test_a_model_fitted_without_missing_values_names_the_refit(holed_csv):
     np.save(folder / "holed.npy", holed)
     from_npy = _run("fit", str(folder / "holed.npy"), "-k", "2", "-o", model_file)
     assert from_npy.returncode == 2 and "--missing em" in from_npy.stderr
+
+
+def test_fit_accelerated(files, tmp_path):
+    folder, X, _ = files
+    output = tmp_path / "fast.npz"
+    result = _run("fit", str(folder / "data.npy"), "-k", "3", "--accelerate", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    model = load(output)
+    assert model.accelerate is True
+    plain = GaussianMixture(3, random_state=0).fit(X)
+    assert model.score(X) == pytest.approx(plain.score(X), abs=1e-3)
+    bayesian = _run(
+        "fit",
+        str(folder / "data.npy"),
+        "-k",
+        "3",
+        "--bayesian",
+        "--accelerate",
+        "-o",
+        str(tmp_path / "b.npz"),
+    )
+    assert bayesian.returncode == 2 and "--accelerate" in bayesian.stderr

@@ -94,10 +94,15 @@ def _estimator(args: argparse.Namespace, n_components: int):
             n_components,
             covariance_type=args.covariance,
             missing=args.missing,
+            accelerate=getattr(args, "accelerate", False),
             **_fit_options(args),
         )
-    if args.missing == "em":
-        raise CommandError("--missing em fits the maximum-likelihood mixture; drop --bayesian")
+    for option, given in (
+        ("--missing em", args.missing == "em"),
+        ("--accelerate", args.accelerate),
+    ):
+        if given:
+            raise CommandError(f"{option} fits the maximum-likelihood mixture; drop --bayesian")
     if args.covariance not in BayesianGaussianMixture._covariance_types:
         raise CommandError(
             f"--bayesian fits {', '.join(BayesianGaussianMixture._covariance_types)} "

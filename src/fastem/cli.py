@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "values leave fewer components active)",
     )
     fit.add_argument(
+        "--accelerate",
+        action="store_true",
+        help="extrapolate EM steps (SQUAREM): the same optimum in fewer passes where "
+        "components overlap",
+    )
+    fit.add_argument(
         "-o", "--output", required=True, metavar="MODEL.npz", help="where to save the fitted model"
     )
     fit.set_defaults(run=_commands.fit)
