@@ -606,3 +606,30 @@ def test_fit_accelerated(files, tmp_path):
         str(tmp_path / "b.npz"),
     )
     assert bayesian.returncode == 2 and "--accelerate" in bayesian.stderr
+
+
+def test_bench_to_convergence():
+    command = [sys.executable, "-m", "fastem.bench", "--to-convergence", "--quick"]
+    result = subprocess.run(
+        command + ["--case", "lowdim", "--scale", "0.002"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    for case in ("lowdim", "overlapping", "iris", "wine", "breast-cancer"):
+        rows = [line for line in result.stdout.splitlines() if line.startswith(case)]
+        assert [row.split("  ")[-1] for row in rows] and len(rows) == 3, case
+        assert all("True" in row or "False" in row for row in rows)
+
+
+def test_bench_missing_values():
+    from fastem.bench_missing import recovery_rows, timing_rows
+
+    rows = timing_rows(("lowdim",), scale=0.002, repeats=1, short=1, long=2)
+    assert {row["data"] for row in rows} == {"complete", "random", "few"}
+    few = next(row for row in rows if row["data"] == "few")
+    assert few["patterns"] == 2 and 0.05 < few["missing"] < 0.15  # two columns: two blocks
+    (recovery,) = recovery_rows(sizes=(2000,), fractions=(0.3,))
+    assert recovery["em"][0] < recovery["mean_filled"][0]
+    assert recovery["impute_rmse"] < recovery["mean_rmse"]

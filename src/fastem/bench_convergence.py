@@ -16,7 +16,7 @@ import statistics
 import time
 import warnings
 
-from ._bench_cases import CASES, compiled_backends, prepared_case
+from ._bench_cases import CASES, Case, compiled_backends, prepared_case
 
 
 def _timed_fit(estimator_class, X, case, options) -> tuple[float, object]:
@@ -32,10 +32,33 @@ def _timed_fit(estimator_class, X, case, options) -> tuple[float, object]:
         return time.perf_counter() - started, model
 
 
+def _extra_cases(scale: float):
+    """(Case, X) of an overlapping mixture and of scikit-learn's bundled data sets."""
+    from sklearn import datasets
+
+    from .datasets import make_mixture
+
+    n_samples = max(1000, int(200_000 * scale))
+    overlapping, _ = make_mixture(n_samples, 8, 8, separation=1.5, random_state=1)
+    yield Case("overlapping", n_samples, 8, 8, "full"), overlapping
+    for name, loader, k in (
+        ("iris", datasets.load_iris, 3),
+        ("wine", datasets.load_wine, 3),
+        ("breast-cancer", datasets.load_breast_cancer, 2),
+    ):
+        X = loader().data
+        yield Case(name, X.shape[0], X.shape[1], k, "full"), X
+
+
 def convergence_rows(
     cases=CASES, *, scale: float = 1.0, repeats: int = 1, backend: str | None = None
 ) -> list[dict]:
-    """One row per case and contender: seconds to convergence, passes, final log-likelihood."""
+    """One row per case and contender: seconds to convergence, passes, final log-likelihood.
+
+    The reference ``cases`` (well separated: EM needs few passes), then an
+    overlapping mixture (200,000 × 8, K = 8, scaled) and scikit-learn's iris,
+    wine and breast cancer data.
+    """
     from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
     from . import GaussianMixture
@@ -50,8 +73,8 @@ def convergence_rows(
         "scikit-learn": (SklearnGaussianMixture, {"random_state": 0}),
     }
     rows = []
-    for case in cases:
-        case, X, _ = prepared_case(case, 0, scale, [backend])
+    prepared = [prepared_case(case, 0, scale, [backend])[:2] for case in cases]
+    for case, X in [*prepared, *_extra_cases(scale)]:
         seconds = {name: [] for name in contenders}
         start_seconds = []
         models = {}
@@ -66,7 +89,7 @@ def convergence_rows(
             rows.append(
                 {
                     "case": case.name,
-                    "shape": f"{case.n_samples:.0e}x{case.n_features}, K={case.n_components}",
+                    "shape": f"{case.n_samples:.3g}x{case.n_features}, K={case.n_components}",
                     "covariance": case.covariance_type,
                     "contender": name,
                     "seconds": statistics.median(seconds[name]),

@@ -39,16 +39,17 @@ def with_random_holes(X, fraction: float, seed: int = 0) -> np.ndarray:
 def with_few_patterns(X, fraction: float, seed: int = 0) -> np.ndarray:
     """A copy of X whose incomplete rows miss one of FEW_PATTERNS blocks of columns.
 
-    Each block is a quarter of the columns (at least one), and enough rows
+    Each block is a quarter of the columns (one column each when there are
+    fewer than four), and enough rows
     lose one that about ``fraction`` of all entries are missing.
     """
     holed = np.array(X)
     n_samples, n_features = X.shape
-    blocks = np.array_split(np.arange(n_features), FEW_PATTERNS)
+    blocks = np.array_split(np.arange(n_features), min(FEW_PATTERNS, n_features))
     rng = np.random.default_rng(seed)
-    share = min(1.0, fraction * n_features / max(len(blocks[0]), 1))
+    share = min(1.0, fraction * n_features / len(blocks[0]))
     chosen = rng.random(n_samples) < share
-    which = rng.integers(0, FEW_PATTERNS, size=n_samples)
+    which = rng.integers(0, len(blocks), size=n_samples)
     for p, columns in enumerate(blocks):
         holed[np.ix_(chosen & (which == p), columns)] = np.nan
     return holed
