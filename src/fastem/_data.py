@@ -34,9 +34,9 @@ CHUNKS_HELD = 2  # a chunk is half the budget: one is alive at a time (each loop
 INIT_SAMPLE_SHARE = 4  # the initialisation sample may use 1/4 of the memory budget
 INIT_ROWS_PER_COMPONENT = 20  # the least rows per component a sampled initialisation sees
 # A k-means start looks at a uniform sample of at most this many rows (more when 20 per
-# component need more): its seeding and Lloyd passes then cost about one EM iteration
-# of a million rows, and the centres it finds are as good (``bench --to-convergence``).
-KMEANS_SAMPLE_ROWS = 1 << 16
+# component need more): its seeding and Lloyd passes then cost at most about two EM
+# iterations of a million rows, and the fits it starts end as well (tests/test_start_sample).
+KMEANS_SAMPLE_ROWS = 1 << 15
 
 
 def memory_budget_bytes() -> int:

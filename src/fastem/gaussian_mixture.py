@@ -57,8 +57,8 @@ class GaussianMixture(StreamingMixin, BaseMixture):
 default='kmeans'
         How the initial responsibilities are chosen: fastem's own parallel
         k-means (k-means++ seeding then Lloyd iterations), k-means++ seeds
-        alone (both on a uniform sample of 65,536 rows, or 20 per component,
-        when X has more: the start then costs about one EM iteration), a
+        alone (both on a uniform sample of 32,768 rows, or 20 per component,
+        when X has more: the start then costs one or two EM iterations), a
         hierarchical (Ward, i.e. model-based with EII's criterion) clustering
         of up to 2,000 rows as mclust starts, random responsibilities, or
         random data points as means.

@@ -104,7 +104,7 @@ class GaussianMixtureSelection(DensityMixin, BaseEstimator):
         mclust computes it; it prefers well-separated clusters.
     init_params : {'kmeans', 'hc'} or dict, default='kmeans'
         The initial partition for each K, shared by every model: fastem's
-        k-means (of a uniform sample of 65,536 rows when there are more),
+        k-means (of a uniform sample of 32,768 rows when there are more),
         Ward's hierarchical clustering (scipy) of up to 2,000 rows ('hc', in
         the spirit of mclust's hierarchical start), or a
         dict mapping each K to a label per row (e.g. mclust's own
