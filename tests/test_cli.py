@@ -249,7 +249,7 @@ def test_parquet_columns_are_read_by_name(files, tmp_path):
     )
     bad = _run("fit", str(tmp_path / "text.parquet"), "-k", "2", "-o", str(tmp_path / "q.npz"))
     assert bad.returncode == 2
-    assert "column 'name' is not numeric" in bad.stderr
+    assert "column 'name' (2) holds text (its type is string)" in bad.stderr
 
 
 @pytest.mark.parametrize("dims", [None, "1,2", "pca"])
@@ -352,7 +352,7 @@ def test_verbose_logs_to_stderr(files):
         (["fit", "{f}/notes.dat", "-k", "2", "-o", "{f}/m.npz"], "unknown format '.dat'"),
         (
             ["fit", "{f}/letters.csv", "-k", "1", "-o", "{f}/m.npz"],
-            "column 'y' (2) is not numeric: 'abc' on line 3",
+            "column 'y' (2) holds text ('abc' on line 3)",
         ),
         (["fit", "{f}/ragged.csv", "-k", "1", "-o", "{f}/m.npz"], "line 2 has 3 fields"),
         (["fit", "{f}/empty.csv", "-k", "1", "-o", "{f}/m.npz"], "the file is empty"),
@@ -361,7 +361,7 @@ def test_verbose_logs_to_stderr(files):
         (["fit", "{f}/data.npy", "-k", "2", "--tol", "-1", "-o", "{f}/m.npz"], "'tol'"),
         (
             ["fit", "{f}/header.csv", "-k", "2", "--weights", "nope", "-o", "{f}/m.npz"],
-            "neither a column",
+            "--weights 'nope': no such column",
         ),
         (
             ["fit", "{f}/data.npy", "-k", "2", "--backend", "gpu", "-o", "{f}/m.npz"],
@@ -374,10 +374,10 @@ def test_verbose_logs_to_stderr(files):
             ["predict", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/out.xyz"],
             "unknown output format",
         ),
-        (["score", "{f}/model.npz", "{f}/letters.csv"], "not numeric"),
+        (["score", "{f}/model.npz", "{f}/letters.csv"], "lacks 'z'"),
         (
-            ["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "0,7"],
-            "feature 7 does not exist",
+            ["plot", "{f}/model.npz", "{f}/data.npy", "-o", "{f}/p.png", "--dims", "1,7"],
+            "feature '7' does not exist",
         ),
         (["fit", "{f}/hex.csv", "-k", "1", "-o", "{f}/m.npz"], "line 1 mixes numbers and text"),
         (["fit", "{f}/nul.csv", "-k", "1", "-o", "{f}/m.npz"], "not a text file"),

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._io import as_dtype, read_table, split_weights, write_array
+from ._io import Selection, Table, column_names, read_table, write_array
 from ._progress import progress_bar
 from ._validation import NonFiniteError
 
@@ -31,29 +31,51 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty()
 
 
-MISSING_HINT = "add --missing em to fit them as missing values, or remove those rows"
+MISSING_HINT = (
+    "add --missing em to fit them as missing values, or --missing drop to leave out those rows"
+)
 
 
-def _load_data(
-    path: str, dtype: str | None = None, weights: str | None = None, missing: str = "em"
-):
-    """(X, weights) of a data file; a missing cell is refused unless ``missing='em'``."""
-    table = split_weights(read_table(path), weights, path)
-    if missing != "em" and table.first_missing is not None:
-        raise CommandError(f"{path}: {table.first_missing}; {MISSING_HINT}")
-    return as_dtype(table.X, dtype), table.weights
+def _refs(text: str | None) -> tuple[str, ...] | None:
+    """'a,b,3' as column references."""
+    if text is None:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _selection(args: argparse.Namespace, missing: str | None = None, columns=None) -> Selection:
+    """The columns and rows a command reads, from its options."""
+    return Selection(
+        columns=_refs(args.columns) if columns is None else columns,
+        drop=_refs(args.drop) or (),
+        label=args.label,
+        weights=getattr(args, "weights", None),
+        missing=args.missing if missing is None else missing,
+        skip_text=args.skip_text,
+        dtype=getattr(args, "dtype", None),
+    )
+
+
+def _read(path: str, selection: Selection) -> Table:
+    """The table, its notes said on stderr."""
+    table = read_table(path, selection)
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return table
 
 
 @contextlib.contextmanager
 def _missing_cells_named(path: str, fitting: bool):
-    """A NaN the estimator refuses, said in the command line's terms."""
+    """A NaN the estimator refuses, said in the command line's terms (numbered from 1)."""
     try:
         yield
     except NonFiniteError as error:
         if not error.n_nan:
             raise
         row, column, _ = error.first
-        where = f"{error.n_nan} missing value(s) (NaN), the first in row {row}, column {column}"
+        where = (
+            f"{error.n_nan} missing value(s) (NaN), the first in row {row + 1}, column {column + 1}"
+        )
         remedy = (
             MISSING_HINT
             if fitting
@@ -76,10 +98,57 @@ def _load_model(path: str):
         raise CommandError(f"{path}: not a fastem model file ({error})") from None
 
 
-def _check_features(model, X, path: str) -> None:
-    if X.shape[1] != model.n_features_in_:
+def _model_columns(model, path: str, args: argparse.Namespace):
+    """The columns of DATA a model is applied to: its own, by name, when both name them."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or args.columns is not None:
+        return None
+    names = [str(name) for name in names]
+    in_file = column_names(path)
+    if in_file is None:
+        if os.path.splitext(path)[1].lower() in (".npy", ".npz"):  # arrays never name them
+            return None
+        print(
+            f"note: {path} names no columns: its columns are taken in order as the model's "
+            f"{', '.join(names)}",
+            file=sys.stderr,
+        )
+        return None
+    lacking = [name for name in names if name not in in_file]
+    if lacking:
         raise CommandError(
-            f"{path} has {X.shape[1]} columns but the model was fitted on {model.n_features_in_}"
+            f"{path}: the model was fitted on the columns {', '.join(names)}; the data lacks "
+            f"{', '.join(map(repr, lacking))} (its columns are {', '.join(in_file)})"
+        )
+    ignored = [name for name in in_file if name not in names]
+    if ignored:
+        print(f"note: columns not in the model, not used: {', '.join(ignored)}", file=sys.stderr)
+    return tuple(names)
+
+
+def _check_features(model, table: Table, path: str) -> None:
+    """Refuse data whose columns differ from the model's, saying exactly how."""
+    n_columns = table.X.shape[1]
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and table.columns is not None:
+        names = [str(name) for name in names]
+        if list(table.columns) != names:
+            missing = [name for name in names if name not in table.columns]
+            extra = [name for name in table.columns if name not in names]
+            parts = []
+            if missing:
+                parts.append(f"lacks the model's {', '.join(map(repr, missing))}")
+            if extra:
+                parts.append(f"has {', '.join(map(repr, extra))}, which the model has not")
+            if not parts:
+                parts.append(f"has them in another order ({', '.join(table.columns)})")
+            raise CommandError(
+                f"{path}: the model was fitted on the columns {', '.join(names)}; the data "
+                f"{' and '.join(parts)}"
+            )
+    if n_columns != model.n_features_in_:
+        raise CommandError(
+            f"{path} has {n_columns} columns but the model was fitted on {model.n_features_in_}"
         )
 
 
@@ -93,7 +162,7 @@ def _estimator(args: argparse.Namespace, n_components: int):
         return GaussianMixture(
             n_components,
             covariance_type=args.covariance,
-            missing=args.missing,
+            missing=_estimator_missing(args),
             accelerate=getattr(args, "accelerate", False),
             **_fit_options(args),
         )
@@ -117,9 +186,15 @@ def _estimator(args: argparse.Namespace, n_components: int):
     )
 
 
+def _estimator_missing(args: argparse.Namespace) -> str:
+    """The estimator's ``missing``: 'em', or 'error' (rows with one were dropped on reading)."""
+    return "em" if args.missing == "em" else "error"
+
+
 def _fit_options(args: argparse.Namespace) -> dict:
     """The options of `fit` and `select` that every mixture they fit takes."""
     return {
+        "verbose": min(args.verbose, 2),
         "tol": args.tol,
         "max_iter": args.max_iter,
         "n_init": args.n_init,
@@ -155,12 +230,23 @@ def _fit_timed(model, X, weights, show_progress: bool):
     return seconds
 
 
+ROWS_PER_PASS = 1 << 16  # rows scored at once by the summaries: memory bounded for any file
+
+
 def _weighted_total_log_likelihood(model, X, weights) -> tuple[float, float]:
     """(Σ w log p(x), Σ w): the weighted log-likelihood of the rows and their weight."""
-    log_prob = model.score_samples(X).astype(np.float64)
-    if weights is None:
-        return float(log_prob.sum()), float(X.shape[0])
-    return float(weights @ log_prob), float(weights.sum())
+    total = weight = 0.0
+    for start in range(0, X.shape[0], ROWS_PER_PASS):
+        rows = slice(start, start + ROWS_PER_PASS)
+        log_prob = model.score_samples(X[rows]).astype(np.float64)
+        if weights is None:
+            total += float(log_prob.sum())
+            weight += log_prob.shape[0]
+        else:
+            row_weights = np.asarray(weights[rows], dtype=np.float64)
+            total += float(row_weights @ log_prob)
+            weight += float(row_weights.sum())
+    return total, weight
 
 
 def _criteria(model, X, weights) -> dict:
@@ -224,29 +310,77 @@ def _summary(model, X, weights, seconds: float) -> str:
 # --- commands -------------------------------------------------------------------
 
 
-def _model_and_data(args: argparse.Namespace):
-    """The saved model and the data file it is applied to (same number of features)."""
+def _model_and_data(args: argparse.Namespace, missing: str | None = None):
+    """The saved model and the table it is applied to (the model's columns, checked)."""
     model = _load_model(args.model)
-    X, _ = _load_data(args.data)
-    _check_features(model, X, args.data)
-    return model, X
+    if missing is None:
+        missing = args.missing or ("em" if getattr(model, "missing", "error") == "em" else "error")
+    table = _read(args.data, _selection(args, missing, _model_columns(model, args.data, args)))
+    _check_features(model, table, args.data)
+    return model, table
+
+
+def _check_model_output(path: str | None) -> None:
+    check_output_path(path)
+    if path is not None and not path.lower().endswith(".npz"):
+        raise CommandError(f"-o {path}: a model is saved as a .npz file; name it {path}.npz?")
+
+
+def _name_features(model, table: Table) -> None:
+    """Give the fitted model the table's column names (kept in the saved file)."""
+    if table.columns is not None:
+        model.feature_names_in_ = np.asarray(table.columns, dtype=object)
 
 
 def fit(args: argparse.Namespace) -> int:
-    check_output_path(args.output)
-    X, weights = _load_data(args.data, args.dtype, args.weights, args.missing)
+    _check_model_output(args.output)
+    table = _read(args.data, _selection(args))
     model = _estimator(args, args.components)
     with _missing_cells_named(args.data, fitting=True):
-        seconds = _fit_timed(model, X, weights, _show_progress(args))
-    print(_summary(model, X, weights, seconds))
+        seconds = _fit_timed(model, table.X, table.weights, _show_progress(args))
+    _name_features(model, table)
+    print(_summary(model, table.X, table.weights, seconds))
+    if table.labels is not None:
+        print(_label_comparison(model, table))
     model.save(args.output)
     print(f"\nmodel saved to {args.output}")
     return 0
 
 
+def _label_comparison(model, table: Table) -> str:
+    """How the components match the label column: adjusted Rand index and a contingency table."""
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.metrics.cluster import contingency_matrix
+
+    known = np.array([label is not None for label in table.labels])
+    labels = table.labels[known].astype(str)
+    components = np.concatenate(
+        [
+            model.predict(table.X[start : start + ROWS_PER_PASS])
+            for start in range(0, table.X.shape[0], ROWS_PER_PASS)
+        ]
+    )[known]
+    ari = adjusted_rand_score(labels, components)
+    classes = np.unique(labels)
+    counts = contingency_matrix(labels, components)
+    used = np.unique(components)
+    width = max(9, *(len(c) for c in classes))
+    lines = [
+        "",
+        f"against the label column {table.label_name!r} ({int(known.sum()):,} rows with a "
+        f"label): adjusted Rand index {ari:.4f}",
+        f"{table.label_name[:width]:>{width}}  " + "  ".join(f"{k:>7}" for k in used),
+    ]
+    for name, row in zip(classes, counts, strict=True):
+        lines.append(f"{name:>{width}}  " + "  ".join(f"{count:>7,}" for count in row))
+    lines[-len(classes) - 1] += "   (rows: labels; columns: components)"
+    return "\n".join(lines)
+
+
 def predict(args: argparse.Namespace) -> int:
     check_output_path(args.output)
-    model, X = _model_and_data(args)
+    model, table = _model_and_data(args)
+    X = table.X
     with _missing_cells_named(args.data, fitting=False):
         result = model.predict_proba(X) if args.proba else model.predict(X)
     if args.output:
@@ -260,9 +394,9 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    model, X = _model_and_data(args)
+    model, table = _model_and_data(args)
     with _missing_cells_named(args.data, fitting=False):
-        return _print_score(model, X)
+        return _print_score(model, table.X)
 
 
 def _print_score(model, X) -> int:
@@ -282,11 +416,9 @@ def _print_score(model, X) -> int:
 
 def impute(args: argparse.Namespace) -> int:
     check_output_path(args.output)
-    model = _load_model(args.model)
+    model, table = _model_and_data(args, missing="em")
     if _is_variational(model):
         raise CommandError(f"{args.model}: impute needs a GaussianMixture model (fastem fit)")
-    table = read_table(args.data)
-    _check_features(model, table.X, args.data)
     n_missing = 0
     for start in range(0, table.X.shape[0], 1 << 16):  # counted in chunks: X may be a map
         n_missing += int(np.count_nonzero(np.isnan(table.X[start : start + (1 << 16)])))
@@ -307,18 +439,19 @@ def impute(args: argparse.Namespace) -> int:
 
 
 def select(args: argparse.Namespace) -> int:
-    check_output_path(args.output)
-    X, weights = _load_data(args.data, args.dtype, args.weights, args.missing)
+    _check_model_output(args.output)
+    table = _read(args.data, _selection(args))
+    X, weights = table.X, table.weights
     if max(args.components) > X.shape[0]:
         raise CommandError(
             f"K = {max(args.components)} is more than the {X.shape[0]} rows of {args.data}"
         )
     if args.models is not None:
-        return _select_models(args, X, weights)
+        return _select_models(args, table)
     if args.criterion == "icl":
         raise CommandError("--criterion icl needs --models (one or more covariance models)")
     show_progress = _show_progress(args)
-    table, models = [], {}
+    rows, models = [], {}
     print(
         f"{'K':>4}  {'log-lik/row':>12}  {'BIC':>14}  {'AIC':>14}  {'iter':>5}  "
         f"{'converged':>9}  {'seconds':>8}",
@@ -335,7 +468,7 @@ def select(args: argparse.Namespace) -> int:
             "converged": model.converged_,
             "seconds": seconds,
         }
-        table.append(row)
+        rows.append(row)
         models[k] = model
         print(
             f"{k:>4}  {row['log_likelihood']:>12.6f}  {row['bic']:>14.2f}  "
@@ -343,20 +476,21 @@ def select(args: argparse.Namespace) -> int:
             f"{seconds:>8.2f}",
             flush=True,
         )
-    best = min(table, key=lambda row: row[args.criterion])
+    best = min(rows, key=lambda row: row[args.criterion])
     print(f"\nbest by {args.criterion.upper()}: K = {best['k']}")
     if args.plot:
         from ._plot import plot_selection
 
-        plot_selection(table, args.criterion, args.plot)
+        plot_selection(rows, args.criterion, args.plot)
         print(f"criteria plotted to {args.plot}")
     if args.output:
+        _name_features(models[best["k"]], table)
         models[best["k"]].save(args.output)
         print(f"model with K = {best['k']} saved to {args.output}")
     return 0
 
 
-def _select_models(args: argparse.Namespace, X, weights) -> int:
+def _select_models(args: argparse.Namespace, table: Table) -> int:
     """select over covariance models × K: mclust's table of the criterion, and the best."""
     from .selection import GaussianMixtureSelection
 
@@ -364,12 +498,13 @@ def _select_models(args: argparse.Namespace, X, weights) -> int:
         args.components,
         covariance_types=args.models,
         criterion=args.criterion,
-        missing=args.missing,
+        missing=_estimator_missing(args),
         **_fit_options(args),
     )
     started = time.perf_counter()
+    X = table.X
     with progress_bar(_show_progress(args)), _missing_cells_named(args.data, fitting=True):
-        search.fit(X, sample_weight=weights)
+        search.fit(X, sample_weight=table.weights)
     print(search.table())
     best = search.best_params_
     print(
@@ -384,6 +519,7 @@ def _select_models(args: argparse.Namespace, X, weights) -> int:
         plot_model_selection(search, args.plot)
         print(f"criteria plotted to {args.plot}")
     if args.output:
+        _name_features(search.best_estimator_, table)
         search.best_estimator_.save(args.output)
         print(f"model saved to {args.output}")
     return 0
@@ -393,14 +529,42 @@ def plot(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     from ._plot import plot_mixture
 
-    model, X = _model_and_data(args)
+    model, table = _model_and_data(args)
+    X = table.X
     if np.isnan(X).any():  # a point needs every coordinate
         X = model.impute(X)
         print(f"missing cells of {args.data} drawn at their conditional expectations")
-    dims = args.dims or ((0, 1) if X.shape[1] == 2 else "pca")
+    dims = _dims(args.dims, model) if args.dims else ((0, 1) if X.shape[1] == 2 else "pca")
     plot_mixture(model, X, args.output, dims=dims, max_points=args.max_points)
     print(f"picture saved to {args.output}")
     return 0
+
+
+def _dims(text: str, model):
+    """--dims: 'pca', or two features by name or number (from 1), as 0-based indices."""
+    if text == "pca":
+        return "pca"
+    parts = [part.strip() for part in text.split(",")]
+    names = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    n_features = model.n_features_in_
+    if len(parts) != 2:
+        raise CommandError(
+            f"--dims {text!r}: expected 'pca' or two features 'I,J' (names or numbers)"
+        )
+    indices = []
+    for part in parts:
+        if part in names:
+            indices.append(names.index(part))
+        elif part.isdigit() and 1 <= int(part) <= n_features:
+            indices.append(int(part) - 1)
+        else:
+            known = (
+                f"its features are {', '.join(names)}"
+                if names
+                else (f"its features are numbered 1 to {n_features}")
+            )
+            raise CommandError(f"--dims: feature {part!r} does not exist in the model; {known}")
+    return tuple(indices)
 
 
 def info(args: argparse.Namespace) -> int:
@@ -426,9 +590,8 @@ def demo(args: argparse.Namespace) -> int:
     X, _ = make_mixture(
         args.n_samples, DEMO_SHAPE["n_features"], n_components, random_state=args.seed
     )
-    threads = (
-        f", {backend.threads.get_num_threads()} threads" if hasattr(backend, "threads") else ""
-    )
+    n_threads = backend.threads.get_num_threads() if hasattr(backend, "threads") else None
+    threads = "" if n_threads is None else f", {n_threads} thread{'' if n_threads == 1 else 's'}"
     print(
         f"fastem {__version__}: fitting a {n_components}-component full-covariance mixture "
         f"to {X.shape[0]:,} points in {X.shape[1]} dimensions ({backend.name} backend"

@@ -60,13 +60,18 @@ def thread_lines() -> list[str]:
     for name, reason in available_backends().items():
         if reason is None and name != "numpy":
             backend = get_backend(name)
-            lines.append(f"{name} kernels: {backend.threads.get_num_threads()} threads")
-    for pool in threadpool_info():
+            lines.append(f"{name} kernels: {_threads(backend.threads.get_num_threads())}")
+    for pool in threadpool_info():  # one line per library file: numpy and scipy each load one
+        package = os.path.basename(os.path.dirname(pool["filepath"]))
         lines.append(
-            f"{pool['user_api']} ({pool['prefix']}, {pool['internal_api']}): "
-            f"{pool['num_threads']} threads"
+            f"{pool['user_api']} ({pool['prefix']}, {pool['internal_api']}, from {package}): "
+            f"{_threads(pool['num_threads'])}"
         )
     return lines
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread{'' if count == 1 else 's'}"
 
 
 def describe() -> str:

@@ -1,46 +1,106 @@
-"""Reading data files for the command line: .npy, .npz, .csv/.tsv, .parquet.
+"""Reading data tables for the command line: .csv/.tsv/.txt, .parquet, .npy, .npz.
 
-Every problem a user can cause (a missing file, an unknown format, a column
-that is not numeric, ragged rows) is a :class:`DataFileError` whose message
-is one line naming the file and what is wrong with it.
+Text and Parquet files are read by pyarrow in row batches; the columns a
+command uses are chosen by name or number (:class:`Selection`: the features,
+a label, a weight column), converted batch by batch to the fitting dtype,
+and gathered in memory, or, once they outgrow half the working-memory budget
+(``sklearn.set_config(working_memory=...)``), written to a temporary file
+that is memory-mapped, so that any file is fitted out of core with bounded
+memory, as ``.npy`` files are. A ``.npy`` file whose columns are used as
+they are is memory-mapped directly.
+
+Columns and lines are numbered from 1 in every message. Every problem a user
+can cause (a missing file, an unknown format, a text column, a ragged line,
+a missing cell) is a :class:`DataFileError` whose message is one line naming
+the file and what to do.
 """
 
 from __future__ import annotations
 
+import atexit
+import csv
 import os
-import re
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
 FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet")
+TEXT_FORMATS = (".csv", ".tsv", ".txt")
+# Cells of a text table read as missing values.
+NA_TOKENS = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None", "?")
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 1 << 16  # the delimiter and the header are found in this many bytes
+# Rows read at once: their float64 values take 1/BATCH_SHARE of the memory budget. pyarrow's
+# CSV reader holds about 34 blocks of text at once (read ahead, parsed, converted): a block
+# of 1/TEXT_BLOCK_SHARE of the budget keeps them within an eighth of it.
+BATCH_SHARE = 32
+TEXT_BLOCK_SHARE = 256
+PANDAS_INDEX = "__index_level_0__"  # how pandas names its index in a Parquet file
 
 
 class DataFileError(ValueError):
     """A data file that cannot be read as a numeric table (the message says why)."""
 
 
-# Cells of a text table read as missing values (NaN).
-NA_TOKENS = frozenset({"", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None", "?"})
+@dataclass(frozen=True)
+class Selection:
+    """Which columns of a table a command uses, and what a missing cell does.
+
+    Column references are names, or numbers counted from 1.
+    """
+
+    columns: tuple[str, ...] | None = None  # the features (None: every numeric column left)
+    drop: tuple[str, ...] = ()
+    label: str | None = None
+    weights: str | None = None  # a column reference or a file of weights
+    missing: str = "error"  # 'error', 'drop' (the row) or 'em' (kept as NaN)
+    skip_text: bool = False  # leave out text columns instead of refusing them
+    dtype: str | None = None  # 'float32' or 'float64' (None: float32 stays float32)
 
 
 @dataclass
 class Table:
-    """Numeric rows read from a file, with column names when the file has them.
-
-    ``first_missing`` says where the first missing cell (an NA token) of a
-    text table is, or is None when it has none.
-    """
+    """The features of a table (an array or a memory map), with what came with them."""
 
     X: np.ndarray
-    columns: list[str] | None = None
+    columns: list[str] | None = None  # the features' names, when the file names its columns
     weights: np.ndarray | None = None
-    first_missing: str | None = None
+    labels: np.ndarray | None = None  # one label per row (strings; None where missing)
+    label_name: str | None = None
+    notes: list[str] = field(default_factory=list)  # what was decided on the user's behalf
 
 
-def _float_or_nan(text: str) -> float:
-    """A cell of a text table as a number; NA tokens are NaN."""
-    return np.nan if text.strip().strip('"') in NA_TOKENS else float(text)
+# --- the formats --------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A file as named columns and a way to read chosen columns in row batches."""
+
+    path: str
+    names: list[str]
+    named: bool  # whether the names come from the file
+    numeric: list[bool]  # whether each column holds numbers (as far as its type says)
+    first_line: int | None  # the line of the first data row (text files)
+    n_rows: int | None = None
+    array: np.ndarray | None = None  # .npy / .npz: the array itself
+    index_column: int | None = None  # a column that numbers the rows (pandas' index)
+
+    def batches(
+        self, chosen: list[int], kinds: list[str], budget_bytes: int, threads: bool = False
+    ) -> Iterator[list]:
+        """The chosen columns, a batch of rows at a time, within ``budget_bytes``.
+
+        ``threads``: let the reader work ahead in parallel (more memory).
+        """
+        raise NotImplementedError
+
+    def first_text(self, j: int) -> str:
+        """Where column j first holds something that is not a number, for a message."""
+        return ""
 
 
 def _suffix(path: str) -> str:
@@ -61,133 +121,272 @@ def _is_number(text: str) -> bool:
     return True
 
 
-DELIMITERS = ("\t", ";", ",")
-SNIFF_BYTES = 1 << 16  # the first line is looked for in this many bytes
-
-
-def _delimiter(path: str, first_line: str) -> str:
-    """Tab for .tsv; otherwise the first of tab, semicolon, comma in the first line."""
-    if path.lower().endswith(".tsv"):
-        return "\t"
-    return next((d for d in DELIMITERS if d in first_line), ",")
-
-
-def _first_line(path: str) -> str:
-    """The first line of a text file, read within SNIFF_BYTES (a binary file is refused)."""
+def _head(path: str) -> str:
+    """The beginning of a text file, decoded (a byte-order mark dropped)."""
     with open(path, "rb") as file:
         head = file.read(SNIFF_BYTES)
     if b"\0" in head:
         raise DataFileError(f"{path}: not a text file (it holds NUL bytes)")
-    line, newline, _ = head.partition(b"\n")
-    if not newline and len(head) == SNIFF_BYTES:
+    if b"\n" not in head and len(head) == SNIFF_BYTES:
         raise DataFileError(
             f"{path}: no line break in the first {SNIFF_BYTES} bytes; not a table of text lines"
         )
-    try:
-        return line.decode("utf-8-sig").rstrip("\r")
+    text = head.decode("utf-8-sig", errors="ignore")
+    try:  # only the whole head must be UTF-8: its last character may be cut short
+        head.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DataFileError(
-            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        ) from None
-
-
-def _read_text(path: str) -> Table:
-    first_line = _first_line(path)
-    if not first_line.strip():
-        raise DataFileError(f"{path}: the file is empty")
-    delimiter = _delimiter(path, first_line)
-    fields = [field.strip().strip('"') for field in first_line.split(delimiter)]
-    numeric = [_is_number(field) for field in fields if field]
-    header = not any(numeric)
-    if not header and not all(numeric):
-        field = next(f for f in fields if f and not _is_number(f))
-        raise DataFileError(
-            f"{path}: line 1 mixes numbers and text ({field!r}); a header "
-            "line holds names only, a data line numbers only"
-        )
-    columns = fields if header else None
-    options = dict(
-        delimiter=delimiter, skiprows=int(header), ndmin=2, dtype=np.float64, encoding="utf-8-sig"
-    )
-    first_missing = None
-    try:
-        X = np.loadtxt(path, **options)
-    except ValueError as error:
-        explained, value = _explain_loadtxt(str(error), columns, header)
-        if value is None or value.strip().strip('"') not in NA_TOKENS:
-            raise DataFileError(f"{path}: {explained}") from None
-        first_missing = explained  # the fast reader stops at a missing cell: read NA as NaN
-        try:
-            X = np.loadtxt(path, converters=_float_or_nan, **options)
-        except ValueError as error:
-            explained, _ = _explain_loadtxt(str(error), columns, header)
-            raise DataFileError(f"{path}: {explained}") from None
-    if X.shape[0] == 0:
-        raise DataFileError(f"{path}: no data rows")
-    return Table(X, columns, first_missing=first_missing)
-
-
-def _explain_loadtxt(
-    message: str, columns: list[str] | None, header: bool
-) -> tuple[str, str | None]:
-    """loadtxt's error in the file's own terms (1-based line, column name), and the cell."""
-    match = re.search(
-        r"could not convert string '(.*)' to float64 at row (\d+), column (\d+)", message
-    )
-    if match:
-        value, row, column = match.group(1), int(match.group(2)), int(match.group(3))
-        name = f"{columns[column - 1]!r} ({column})" if columns else str(column)
-        line = row + 1 + int(header)
-        if value.strip().strip('"') in NA_TOKENS:
-            return f"column {name} has a missing cell ({value!r}) on line {line}", value
-        return f"column {name} is not numeric: {value!r} on line {line}", value
-    match = re.search(r"the number of columns changed from (\d+) to (\d+) at row (\d+)", message)
-    if match:
-        expected, found, row = (int(group) for group in match.groups())
-        explained = (
-            f"line {row + int(header)} has {found} fields where the lines before have {expected}"
-        )
-        return explained, None
-    return message.splitlines()[0], None
-
-
-def _read_npz(path: str) -> Table:
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.files)
-        if not names:
-            raise DataFileError(f"{path}: the archive holds no arrays")
-        name = "X" if "X" in names else names[0]
-        try:
-            return Table(archive[name])
-        except ValueError as error:  # object arrays are refused, never unpickled
-            raise DataFileError(f"{path}: array {name!r} cannot be read: {error}") from None
-
-
-def _read_parquet(path: str) -> Table:
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise DataFileError(
-            f"{path}: reading parquet needs pyarrow (pip install pyarrow)"
-        ) from None
-    table = parquet.read_table(path)
-    columns = list(table.column_names)
-    arrays = []
-    for name in columns:
-        values = table.column(name).to_numpy(zero_copy_only=False)
-        if values.dtype.kind not in "biuf":
+        if error.start < len(head) - 4:
             raise DataFileError(
-                f"{path}: column {name!r} is not numeric "
-                f"(its type is {table.schema.field(name).type})"
+                f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from None
+    return text
+
+
+def _delimiter(path: str, head: str) -> str:
+    """Tab for .tsv; otherwise what csv.Sniffer finds among , ; tab |, else the first present."""
+    if path.lower().endswith(".tsv"):
+        return "\t"
+    lines = [line for line in head.splitlines()[:20] if line.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = lines[0] if lines else ""
+        return next((d for d in "\t;," if d in first), ",")
+
+
+class _TextSource(_Source):
+    """A delimited text file read by pyarrow's streaming CSV reader."""
+
+    def __init__(self, path: str):
+        head = _head(path)
+        lines = head.splitlines()
+        if not head.strip():
+            raise DataFileError(f"{path}: the file is empty")
+        self.delimiter = _delimiter(path, head)
+        first = next(csv.reader([lines[0]], delimiter=self.delimiter))
+        fields = [value.strip() for value in first]
+        filled = [value for value in fields if value]
+        header = bool(filled) and not any(_is_number(value) for value in filled)
+        if not header and not all(_is_number(v) or v in NA_TOKENS for v in fields):
+            text = next(v for v in fields if not _is_number(v) and v not in NA_TOKENS)
+            raise DataFileError(
+                f"{path}: line 1 mixes numbers and text ({text!r}); a header line holds "
+                "names only, a data line numbers only"
             )
-        arrays.append(values.astype(np.float64, copy=False))
-    if not arrays:
-        raise DataFileError(f"{path}: no columns")
-    return Table(np.column_stack(arrays), columns)
+        names = fields if header else [str(j + 1) for j in range(len(fields))]
+        index_column = 0 if header and fields and fields[0] == "" else None
+        if header:
+            names = [name or f"unnamed {j + 1}" for j, name in enumerate(names)]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise DataFileError(
+                    f"{path}: the header names {', '.join(map(repr, repeated))} more than once"
+                )
+        super().__init__(path, names, header, [True] * len(names), 1 + int(header))
+        self.index_column = index_column
+        self.numeric = self._numeric_columns()
+
+    def _reader(
+        self, column_types=None, include=None, block_size: int = 1 << 16, threads: bool = False
+    ):
+        """pyarrow's streaming reader (it holds a few dozen blocks of ``block_size`` bytes)."""
+        import pyarrow as pa
+        from pyarrow import csv as pa_csv
+
+        self.invalid_row = None
+
+        def on_invalid_row(row):
+            self.invalid_row = row
+            return "error"
+
+        types = (
+            None if column_types is None else {k: getattr(pa, v)() for k, v in column_types.items()}
+        )
+        return pa_csv.open_csv(
+            self.path,
+            # the system allocator gives freed blocks back; pyarrow's default pool keeps them
+            memory_pool=pa.system_memory_pool(),
+            read_options=pa_csv.ReadOptions(
+                column_names=self.names,
+                skip_rows=int(self.named),
+                block_size=block_size,
+                use_threads=threads,  # threads read blocks ahead: memory grows with them
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=self.delimiter, invalid_row_handler=on_invalid_row
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                null_values=list(NA_TOKENS),
+                strings_can_be_null=True,
+                column_types=types,
+                include_columns=include,
+            ),
+        )
+
+    def _numeric_columns(self) -> list[bool]:
+        """Which columns the first block (64 KiB) shows as numbers (all-missing counts)."""
+        import pyarrow as pa
+
+        try:
+            reader = self._reader()
+        except pa.ArrowInvalid as error:
+            raise self._error(error) from None
+        schema = reader.schema
+        return [
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_null(t)
+            or pa.types.is_boolean(t)
+            for t in (schema.field(name).type for name in self.names)
+        ]
+
+    def _error(self, error) -> DataFileError:
+        row = self.invalid_row
+        if row is not None:
+            return DataFileError(
+                f"{self.path}: line {self._ragged_line(row.expected_columns)} has "
+                f"{row.actual_columns} fields where the lines before have {row.expected_columns}"
+            )
+        return DataFileError(f"{self.path}: {str(error).splitlines()[0]}")
+
+    def _ragged_line(self, expected: int) -> int | str:
+        """The number of the first line whose field count is not ``expected`` (read again)."""
+        with open(self.path, newline="", encoding="utf-8-sig", errors="replace") as file:
+            for number, fields in enumerate(csv.reader(file, delimiter=self.delimiter), 1):
+                if fields and len(fields) != expected:
+                    return number
+        return "?"
+
+    def batches(self, chosen, kinds, budget_bytes, threads=False):
+        import pyarrow as pa
+
+        include = [self.names[j] for j in chosen]
+        types = {
+            name: "float64" if kind == "number" else "string"
+            for name, kind in zip(include, kinds, strict=True)
+        }
+        block_size = max(1 << 16, budget_bytes // TEXT_BLOCK_SHARE)
+        reader = self._reader(types, include, block_size, threads)
+        rows_before = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as error:
+                if self.invalid_row is None:
+                    self._find_text(chosen, kinds)
+                raise self._error(error) from None
+            yield [_column(batch.column(i), kind) for i, kind in enumerate(kinds)]
+            rows_before += batch.num_rows
+
+    def _first_text_cell(self, columns: list[int]) -> tuple[int, str, int] | None:
+        """(column, value, line) of the first cell of these columns that is not a number."""
+        names = [self.names[j] for j in columns]
+        row = 0
+        for batch in self._reader(dict.fromkeys(names, "string"), names):
+            for position, j in enumerate(columns):
+                for i, value in enumerate(batch.column(position).to_pylist()):
+                    if value is not None and not _is_number(value):
+                        return j, value, self.first_line + row + i
+            row += batch.num_rows
+        return None
+
+    def _find_text(self, chosen, kinds) -> None:
+        """Raise, naming the first cell of a number column that is not a number."""
+        numbers = [j for j, kind in zip(chosen, kinds, strict=True) if kind == "number"]
+        found = self._first_text_cell(numbers)
+        if found is not None:
+            j, value, line = found
+            raise DataFileError(
+                f"{self.path}: {_column_name(self, j)} is not numeric: {value!r} on line {line}"
+            )
+
+    def first_text(self, j: int) -> str:
+        found = self._first_text_cell([j])
+        return "" if found is None else f" ({found[1]!r} on line {found[2]})"
 
 
-def read_table(path: str, *, memory_map: bool = True) -> Table:
-    """The numeric table in ``path`` (``.npy`` files are memory-mapped, not loaded)."""
+class _ParquetSource(_Source):
+    """A Parquet file read in row batches by pyarrow."""
+
+    def __init__(self, path: str):
+        import pyarrow as pa
+        from pyarrow import parquet
+
+        # memory-mapped, without pre-buffering and threads: one row group is decoded at a time
+        self.file = parquet.ParquetFile(path, pre_buffer=False, memory_map=True)
+        schema = self.file.schema_arrow
+        names = list(schema.names)
+        numeric = [
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_null(t)
+            or pa.types.is_decimal(t)
+            for t in schema.types
+        ]
+        super().__init__(path, names, True, numeric, None, self.file.metadata.num_rows)
+        self.types = {name: str(t) for name, t in zip(names, schema.types, strict=True)}
+        if PANDAS_INDEX in names:
+            self.index_column = names.index(PANDAS_INDEX)
+
+    def first_text(self, j: int) -> str:
+        return f" (its type is {self.types[self.names[j]]})"
+
+    def batches(self, chosen, kinds, budget_bytes, threads=False):
+        include = [self.names[j] for j in chosen]
+        batches = self.file.iter_batches(
+            batch_size=_batch_rows(budget_bytes, len(chosen)), columns=include, use_threads=threads
+        )
+        for batch in batches:
+            yield [_column(batch.column(i), kind) for i, kind in enumerate(kinds)]
+
+
+class _ArraySource(_Source):
+    """A .npy (memory-mapped) or .npz array; its columns are numbered."""
+
+    def __init__(self, path: str, array: np.ndarray):
+        if array.ndim == 1:
+            array = array.reshape(-1, 1)
+        if array.ndim != 2:
+            raise DataFileError(
+                f"{path}: expected a 2-D table, found an array of shape {array.shape}"
+            )
+        if array.dtype.kind not in "biuf":
+            raise DataFileError(f"{path}: the data must be numbers; found dtype {array.dtype}")
+        names = [str(j + 1) for j in range(array.shape[1])]
+        super().__init__(path, names, False, [True] * len(names), None, array.shape[0], array)
+
+    def batches(self, chosen, kinds, budget_bytes, threads=False):
+        batch_rows = _batch_rows(budget_bytes, len(chosen))
+        for start in range(0, self.array.shape[0], batch_rows):
+            block = np.asarray(self.array[start : start + batch_rows])
+            yield [block[:, j] for j in chosen]
+
+
+def _batch_rows(budget_bytes: int, n_columns: int) -> int:
+    """Rows read at once: their values (and a copy) take 1/BATCH_SHARE of the budget."""
+    return max(1024, budget_bytes // BATCH_SHARE // (8 * (n_columns + 1)))
+
+
+def _column(values, kind: str) -> np.ndarray:
+    """An arrow column as float64 (nulls → NaN) or as an array of strings (None where null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "number":
+        if not pa.types.is_floating(values.type):
+            values = pc.cast(values, pa.float64())
+        return values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return np.asarray(pc.cast(values, pa.string()).to_pylist(), dtype=object)
+
+
+def _column_name(source: _Source, j: int) -> str:
+    return f"column {j + 1}" if not source.named else f"column {source.names[j]!r} ({j + 1})"
+
+
+def _open(path: str) -> _Source:
     suffix = _suffix(path)
     if not os.path.exists(path):
         raise DataFileError(f"{path}: no such file")
@@ -195,68 +394,304 @@ def read_table(path: str, *, memory_map: bool = True) -> Table:
         raise DataFileError(f"{path}: is a directory, not a data file")
     try:
         if suffix == ".npy":
-            table = Table(np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False))
-        elif suffix == ".npz":
-            table = _read_npz(path)
-        elif suffix == ".parquet":
-            table = _read_parquet(path)
-        else:
-            table = _read_text(path)
+            return _ArraySource(path, np.load(path, mmap_mode="r", allow_pickle=False))
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = list(archive.files)
+                if not names:
+                    raise DataFileError(f"{path}: the archive holds no arrays")
+                name = "X" if "X" in names else names[0]
+                try:
+                    array = archive[name]
+                except ValueError as error:  # object arrays are refused, never unpickled
+                    raise DataFileError(f"{path}: array {name!r} cannot be read: {error}") from None
+            return _ArraySource(path, array)
+        if suffix == ".parquet":
+            return _ParquetSource(path)
+        return _TextSource(path)
     except DataFileError:
         raise
+    except ImportError:
+        raise DataFileError(
+            f"{path}: reading {suffix} files needs pyarrow (pip install pyarrow)"
+        ) from None
     except (OSError, ValueError, EOFError) as error:
-        raise DataFileError(f"{path}: not a readable {suffix} file ({error})") from None
-    X = table.X
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-    if X.ndim != 2:
-        raise DataFileError(f"{path}: expected a 2-D table, found an array of shape {X.shape}")
-    if X.dtype.kind not in "biuf":
-        raise DataFileError(f"{path}: the data must be numbers; found dtype {X.dtype}")
-    table.X = X
-    return table
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataFileError(f"{path}: not a readable {suffix} file ({message})") from None
 
 
-def split_weights(table: Table, weights: str | None, path: str) -> Table:
-    """Take the weights from a column of the table (name or 0-based index) or another file."""
-    if weights is None:
-        return table
-    if table.columns is not None and weights in table.columns:
-        column = table.columns.index(weights)
-    elif weights.isdigit() and not os.path.exists(weights):
-        column = int(weights)
-        if column >= table.X.shape[1]:
+def column_names(path: str) -> list[str] | None:
+    """The names of the file's columns, or None when it does not name them."""
+    source = _open(path)
+    return list(source.names) if source.named else None
+
+
+# --- choosing the columns -------------------------------------------------------------
+
+
+def _reference(source: _Source, reference: str, option: str) -> int:
+    """The column a name or a number (from 1) refers to."""
+    if reference in source.names:
+        return source.names.index(reference)
+    if reference.isdigit() and 1 <= int(reference) <= len(source.names):
+        return int(reference) - 1
+    known = (
+        f"its columns are {', '.join(source.names)}"
+        if source.named
+        else f"its columns are numbered 1 to {len(source.names)}"
+    )
+    raise DataFileError(f"{option} {reference!r}: no such column in {source.path}; {known}")
+
+
+@dataclass
+class _Roles:
+    features: list[int]
+    weights: int | None
+    label: int | None
+    notes: list[str]
+
+
+def _roles(source: _Source, selection: Selection, weights_is_column: bool) -> _Roles:
+    notes = []
+    label = None if selection.label is None else _reference(source, selection.label, "--label")
+    weights = _reference(source, selection.weights, "--weights") if weights_is_column else None
+    taken = {label, weights} - {None}
+    if selection.columns is not None:
+        features = [_reference(source, ref, "--columns") for ref in selection.columns]
+        for j in features:
+            if j in taken:
+                raise DataFileError(
+                    f"--columns: {_column_name(source, j)} of {source.path} is also the "
+                    f"{'label' if j == label else 'weights'} column"
+                )
+            if not source.numeric[j]:
+                raise DataFileError(
+                    f"{source.path}: {_column_name(source, j)} holds text"
+                    f"{source.first_text(j)}, not numbers; leave it out of --columns (or "
+                    "name it --label)"
+                )
+        return _Roles(features, weights, label, notes)
+    dropped = {_reference(source, ref, "--drop") for ref in selection.drop}
+    features = []
+    for j in range(len(source.names)):
+        if j in taken or j in dropped:
+            continue
+        if j == source.index_column:
+            notes.append(f"{_column_name(source, j)} numbers the rows (a pandas index); not fitted")
+            continue
+        if not source.numeric[j]:
+            if selection.skip_text:
+                notes.append(f"{_column_name(source, j)} holds text; left out (--skip-text)")
+                continue
+            name = source.names[j]
             raise DataFileError(
-                f"{path}: no column {column} for the weights "
-                f"(the table has {table.X.shape[1]} columns)"
+                f"{source.path}: {_column_name(source, j)} holds text{source.first_text(j)}, "
+                f"not numbers: leave it out with --drop {name}, compare the clustering with it "
+                f"with --label {name}, or leave out every text column with --skip-text"
             )
+        features.append(j)
+    if not features:
+        raise DataFileError(f"{source.path}: no numeric column left to fit")
+    return _Roles(features, weights, label, notes)
+
+
+# --- gathering the rows -----------------------------------------------------------------
+
+
+class _Spill:
+    """Rows gathered in memory up to ``limit_bytes``, then written to a temporary file."""
+
+    def __init__(self, dtype, n_columns: int, limit_bytes: float, name: str):
+        self.dtype, self.n_columns, self.limit_bytes = np.dtype(dtype), n_columns, limit_bytes
+        self.name = name
+        self.parts, self.held, self.n_rows = [], 0, 0
+        self.file = None
+
+    def add(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        self.n_rows += rows.shape[0]
+        if self.file is None:
+            self.parts.append(rows)
+            self.held += rows.nbytes
+            if self.held <= self.limit_bytes:
+                return
+            self.path = os.path.join(_spill_folder(), f"{self.name}-{os.getpid()}-{id(self)}.bin")
+            self.file = open(self.path, "wb")  # noqa: SIM115 (closed in result())
+            rows = np.concatenate(self.parts) if len(self.parts) > 1 else rows
+            self.parts, self.held = [], 0
+        rows.tofile(self.file)
+
+    def result(self) -> np.ndarray:
+        shape = (self.n_rows, self.n_columns) if self.n_columns else (self.n_rows,)
+        if self.file is None:
+            if not self.parts:
+                return np.empty(shape, dtype=self.dtype)
+            return np.concatenate(self.parts).reshape(shape)
+        self.file.close()
+        if self.n_rows == 0:
+            return np.empty(shape, dtype=self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=shape)
+
+
+_SPILL_FOLDER: list[str] = []
+
+
+def _spill_folder() -> str:
+    """A temporary folder for converted tables, removed when the process ends."""
+    if not _SPILL_FOLDER:
+        folder = tempfile.mkdtemp(prefix="fastem-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _SPILL_FOLDER.append(folder)
+    return _SPILL_FOLDER[0]
+
+
+def _fitting_dtype(source: _Source, selection: Selection) -> np.dtype:
+    if selection.dtype is not None:
+        return np.dtype(selection.dtype)
+    if source.array is not None and source.array.dtype == np.float32:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _missing_message(source: _Source, j: int, row: int) -> str:
+    where = f"line {source.first_line + row}" if source.first_line else f"row {row + 1}"
+    return (
+        f"{source.path}: {_column_name(source, j)} has a missing cell on {where}; add "
+        "--missing em to fit with missing values, or --missing drop to leave out the rows "
+        "that have one"
+    )
+
+
+def read_table(path: str, selection: Selection | None = None, budget_bytes=None) -> Table:
+    """The table in ``path``, its columns chosen by ``selection``.
+
+    A ``.npy`` file used whole is memory-mapped as it is; every other table
+    is read in row batches, kept in memory up to half ``budget_bytes`` (the
+    working-memory budget) and otherwise written to a temporary file that is
+    memory-mapped.
+    """
+    from ._data import memory_budget_bytes
+
+    selection = selection or Selection()
+    budget_bytes = memory_budget_bytes() if budget_bytes is None else budget_bytes
+    source = _open(path)
+    weights_file = (
+        selection.weights is not None
+        and selection.weights not in source.names
+        and bool(os.path.splitext(selection.weights)[1])
+    )
+    roles = _roles(source, selection, selection.weights is not None and not weights_file)
+    dtype = _fitting_dtype(source, selection)
+    whole_array = (
+        source.array is not None
+        and roles.features == list(range(len(source.names)))
+        and roles.weights is None
+        and roles.label is None
+        and source.array.dtype == dtype
+    )
+    if whole_array:
+        table = Table(source.array, notes=roles.notes)
     else:
-        if not os.path.splitext(weights)[1]:
-            known = f"; its columns are {', '.join(table.columns)}" if table.columns else ""
-            raise DataFileError(
-                f"--weights {weights!r}: neither a column of {path} nor a file{known}"
-            )
-        weight_table = read_table(weights, memory_map=False)
-        if weight_table.X.shape[1] != 1 or weight_table.X.shape[0] != table.X.shape[0]:
-            raise DataFileError(
-                f"{weights}: expected one column of {table.X.shape[0]} "
-                f"weights, found shape {weight_table.X.shape}"
-            )
-        table.weights = np.asarray(weight_table.X[:, 0], dtype=np.float64)
-        return table
-    keep = [c for c in range(table.X.shape[1]) if c != column]
-    table.weights = np.asarray(table.X[:, column], dtype=np.float64)
-    table.X = np.ascontiguousarray(table.X[:, keep])
-    if table.columns is not None:
-        table.columns = [table.columns[c] for c in keep]
+        table = _gather(source, roles, selection, dtype, budget_bytes)
+        _release_arrow_memory()
+    if table.X.shape[0] == 0:
+        raise DataFileError(f"{path}: no data rows")
+    if source.named:
+        table.columns = [source.names[j] for j in roles.features]
+    if weights_file:
+        table.weights = _weights_from_file(selection.weights, table.X.shape[0])
     return table
 
 
-def as_dtype(X, dtype: str | None):
-    """X in the requested float dtype (None: as stored; a memory map stays one)."""
-    if dtype is None or X.dtype == np.dtype(dtype):
-        return X
-    return np.asarray(X, dtype=dtype)
+def _release_arrow_memory() -> None:
+    """Give back what pyarrow's allocators kept from reading (they keep freed blocks)."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+        pa.system_memory_pool().release_unused()
+
+
+def _gather(source, roles: _Roles, selection: Selection, dtype, budget_bytes) -> Table:
+    chosen = roles.features + [j for j in (roles.weights, roles.label) if j is not None]
+    kinds = ["number"] * (len(roles.features) + (roles.weights is not None))
+    kinds += ["text"] if roles.label is not None else []
+    n_features = len(roles.features)
+    limit = _memory_limit(source, chosen, budget_bytes)
+    features = _Spill(dtype, n_features, limit, "features")
+    weights = None if roles.weights is None else _Spill(np.float64, 0, limit, "weights")
+    labels = [] if roles.label is not None else None
+    n_read = n_dropped = 0
+    # a small file is read with pyarrow's threads; a large one on one, in bounded memory
+    threads = os.path.getsize(source.path) < budget_bytes // 8
+    for columns in source.batches(chosen, kinds, budget_bytes, threads):
+        block = np.column_stack(columns[:n_features]).astype(np.float64, copy=False)
+        missing = np.isnan(block).any(axis=1)
+        keep = slice(None)
+        if missing.any():
+            if selection.missing == "error":
+                row = int(np.argmax(missing))
+                column = roles.features[int(np.argmax(np.isnan(block[row])))]
+                raise DataFileError(_missing_message(source, column, n_read + row))
+            if selection.missing == "drop":
+                keep = ~missing
+                n_dropped += int(missing.sum())
+        features.add(block[keep])
+        if weights is not None:
+            row_weights = np.asarray(columns[n_features], dtype=np.float64)[keep]
+            if np.isnan(row_weights).any():
+                row = int(np.argmax(np.isnan(row_weights)))
+                raise DataFileError(
+                    f"{source.path}: the weights column has a missing cell on row {row + 1}"
+                )
+            weights.add(row_weights)
+        if labels is not None:
+            labels.append(np.asarray(columns[-1], dtype=object)[keep])
+        n_read += block.shape[0]
+    notes = list(roles.notes)
+    if n_dropped:
+        notes.append(
+            f"{n_dropped:,} of {n_read:,} rows with a missing cell left out (--missing drop)"
+        )
+    if features.file is not None:
+        size = features.n_rows * n_features * np.dtype(dtype).itemsize
+        notes.append(
+            f"{source.path}: {size / 2**20:,.1f} MiB of rows, more than the working memory "
+            f"({budget_bytes / 2**20:,.0f} MiB) lets the command hold: read from a temporary "
+            f"file in {_spill_folder()}"
+        )
+    return Table(
+        features.result(),
+        weights=None if weights is None else weights.result(),
+        labels=None if labels is None else np.concatenate(labels) if labels else None,
+        label_name=None if roles.label is None else source.names[roles.label],
+        notes=notes,
+    )
+
+
+def _memory_limit(source: _Source, chosen: list[int], budget_bytes: int) -> float:
+    """How much of the rows may be gathered in memory before they go to a temporary file.
+
+    Arrays and Parquet files know their size: all of it when it is within half
+    the budget, nothing otherwise. A text file's size says little about its
+    numbers: its rows are gathered up to 1/16 of the budget, then spilled.
+    """
+    if source.n_rows is None:
+        return budget_bytes / 16
+    return np.inf if source.n_rows * len(chosen) * 8 <= budget_bytes / 2 else 0.0
+
+
+def _weights_from_file(path: str, n_rows: int) -> np.ndarray:
+    table = read_table(path)
+    if table.X.shape[1] != 1 or table.X.shape[0] != n_rows:
+        raise DataFileError(
+            f"{path}: expected one column of {n_rows} weights, found shape {table.X.shape}"
+        )
+    return np.asarray(table.X[:, 0], dtype=np.float64)
+
+
+# --- writing ------------------------------------------------------------------------------
 
 
 def write_array(path: str, array: np.ndarray, columns: list[str] | None = None) -> None:
@@ -264,7 +699,7 @@ def write_array(path: str, array: np.ndarray, columns: list[str] | None = None) 
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".npy":
         np.save(path, array)
-    elif suffix in (".csv", ".tsv", ".txt"):
+    elif suffix in TEXT_FORMATS:
         fmt = "%d" if array.dtype.kind in "iu" else "%.10g"
         delimiter = "\t" if suffix == ".tsv" else ","
         header = "" if columns is None else delimiter.join(columns)

@@ -52,12 +52,26 @@ def projection(model, X, dims: tuple[int, int] | str):
     for dim in dims:
         if not 0 <= dim < n_features:
             raise ValueError(
-                f"feature {dim} does not exist: the model has {n_features} "
-                f"features (0 to {n_features - 1})"
+                f"feature {dim + 1} does not exist: the model has {n_features} "
+                f"features (1 to {n_features})"
             )
     basis = np.zeros((n_features, 2))
     basis[first, 0] = basis[second, 1] = 1.0
-    return basis, (f"feature {first}", f"feature {second}")
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return basis, (str(names[first]), str(names[second]))
+    return basis, (f"feature {first + 1}", f"feature {second + 1}")
+
+
+def marker_style(n_points: int) -> tuple[float, float]:
+    """(size in points², opacity) that keep a few hundred points visible and a million readable.
+
+    The ink of all markers together stays about constant: each marker's area
+    times its opacity shrinks as 1/n, within bounds.
+    """
+    size = float(np.clip(6000.0 / max(n_points, 1), 1.5, 30.0))
+    alpha = float(np.clip(3000.0 / max(n_points, 1), 0.2, 0.85))
+    return size, alpha
 
 
 def _ellipse(axes, mean, covariance, n_sigma, color, plt):
@@ -103,13 +117,14 @@ def plot_mixture(
     points = np.asarray(X[rows], dtype=np.float64)
     component = model.predict(points)
     plane = points @ basis
-    figure, axes = plt.subplots(figsize=(7, 6), dpi=110)
+    figure, axes = plt.subplots(figsize=(7, 6), dpi=110, layout="constrained")
     colors = plt.get_cmap("tab10" if model.n_components <= 10 else "tab20")
+    size, alpha = marker_style(len(rows))
     axes.scatter(
         plane[:, 0],
         plane[:, 1],
-        s=2,
-        alpha=0.35,
+        s=size,
+        alpha=alpha,
         c=[colors(k % colors.N) for k in component],
         linewidths=0,
         rasterized=True,
@@ -135,11 +150,12 @@ def plot_mixture(
     axes.set_ylabel(labels[1])
     axes.set_title(
         title
-        or f"{model.n_components}-component {model.covariance_type} mixture: "
-        f"{len(rows):,} of {n_samples:,} points, 1σ and 2σ ellipses, weights"
+        or f"{model.n_components}-component {model.covariance_type} mixture\n"
+        f"{len(rows):,} of {n_samples:,} points; 1σ and 2σ ellipses, labelled with weights",
+        fontsize=10,
+        wrap=True,
     )
     axes.autoscale_view()
-    figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 

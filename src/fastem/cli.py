@@ -12,6 +12,10 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
+import warnings
+
+from sklearn import config_context
 
 from . import _commands
 from ._io import DataFileError
@@ -26,6 +30,22 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+VERBOSE_HELP = (
+    "log to stderr: -v each initialisation and every 10th iteration, -vv every iteration "
+    "with its timing (before or after the command)"
+)
+
+
+class _CommandParser(Parser):
+    """A command's parser, which also takes -v / -vv."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
 
 
 MAX_COMPONENT_COUNTS = 1000  # values of K that one `select` may try
@@ -74,23 +94,57 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _dims(text: str):
-    if text == "pca":
-        return "pca"
-    try:
-        first, second = (int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'pca' or two feature numbers 'I,J'; got {text!r}"
-        ) from None
-    return first, second
+DATA_HELP = (
+    "data file: .csv/.tsv/.txt (delimiter and header detected), .parquet, .npy or .npz; "
+    "columns and lines are numbered from 1"
+)
+
+
+def _add_data_options(parser: argparse.ArgumentParser, missing_default: str | None) -> None:
+    """The options of every command that reads a data file: which columns, which rows."""
+    parser.add_argument(
+        "--columns",
+        metavar="C1,C2,...",
+        help="the columns to use, by name or number (default: every numeric column)",
+    )
+    parser.add_argument(
+        "--drop", metavar="C1,C2,...", help="columns to leave out, by name or number"
+    )
+    parser.add_argument(
+        "--label",
+        metavar="COLUMN",
+        help="a column of known classes (text or numbers), not fitted: fit compares the "
+        "clustering with it (adjusted Rand index, contingency table)",
+    )
+    parser.add_argument(
+        "--skip-text",
+        action="store_true",
+        help="leave out every column that holds text (default: a text column is an error)",
+    )
+    parser.add_argument(
+        "--working-memory",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="memory for rows read at once (default: scikit-learn's working_memory, 1024 "
+        "MiB); a table larger than half of it is converted to a temporary file and read "
+        "in chunks",
+    )
+    model_default = " (default: em if the model was fitted with it, else error)"
+    parser.add_argument(
+        "--missing",
+        choices=["error", "drop", "em"],
+        default=missing_default,
+        help="what a missing cell (NA, N/A, ?, NaN, null, an empty field) does: 'error', "
+        "'drop' leaves out its row, 'em' fits it as a value missing at random "
+        "(GaussianMixture's missing='em'; the saved model then also scores and imputes "
+        "such rows)" + ("" if missing_default else model_default),
+    )
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "data",
-        help="data file: .npy, .npz, .csv/.tsv (a header is detected) or .parquet (needs pyarrow)",
-    )
+    parser.add_argument("data", help=DATA_HELP)
+    _add_data_options(parser, "error")
     parser.add_argument(
         "--covariance",
         default="full",
@@ -116,16 +170,8 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
         metavar="COLUMN_OR_FILE",
-        help="row weights: a column of DATA (name or 0-based number, then "
+        help="row weights: a column of DATA (name or number from 1, then "
         "not fitted) or a file with one weight per row",
-    )
-    parser.add_argument(
-        "--missing",
-        choices=["error", "em"],
-        default="error",
-        help="what a missing cell (NA, ?, an empty field, NaN) is: an error (the default) "
-        "or, with 'em', a value missing at random that EM fits around (GaussianMixture's "
-        "missing='em'; the saved model then also scores and imputes such rows)",
     )
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
@@ -144,14 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gaussian mixture models fitted by EM, fast.",
         epilog="fastem COMMAND --help describes a command.",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log more (to stderr): -v fit steps, -vv every iteration",
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
+    # -v is also taken after the command (_CommandParser): both add to the same count
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = commands.add_parser(
         "fit",
@@ -192,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="component of each row (or probabilities)")
     predict.add_argument("model", metavar="MODEL.npz")
-    predict.add_argument("data")
+    predict.add_argument("data", help=DATA_HELP)
+    _add_data_options(predict, None)
     predict.add_argument(
         "-o", "--output", metavar="FILE", help=".npy, .csv, .tsv or .txt (default: print to stdout)"
     )
@@ -203,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", help="log-likelihood, BIC and AIC of data")
     score.add_argument("model", metavar="MODEL.npz")
-    score.add_argument("data")
+    score.add_argument("data", help=DATA_HELP)
+    _add_data_options(score, None)
     score.set_defaults(run=_commands.score)
 
     select = commands.add_parser(
@@ -243,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
         "imputation).",
     )
     impute.add_argument("model", metavar="MODEL.npz")
-    impute.add_argument("data")
+    impute.add_argument("data", help=DATA_HELP)
+    _add_data_options(impute, None)
     impute.add_argument(
         "-o",
         "--output",
@@ -264,13 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="picture of the data and the fitted components")
     plot.add_argument("model", metavar="MODEL.npz")
-    plot.add_argument("data")
+    plot.add_argument("data", help=DATA_HELP)
+    _add_data_options(plot, None)
     plot.add_argument("-o", "--output", required=True, metavar="PNG")
     plot.add_argument(
         "--dims",
-        type=_dims,
         default=None,
-        help="features to plot, 'I,J' (default 0,1) or 'pca' (default for more than two features)",
+        help="features to plot: two names or numbers from 1, 'I,J' (default: the two "
+        "features of a two-feature model), or 'pca' (the default for more)",
     )
     plot.add_argument(
         "--max-points",
@@ -288,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--plot",
         metavar="PNG",
-        default="fastem-demo.png",
-        help="where to draw the fit (needs matplotlib; '' for no picture)",
+        default=os.path.join(tempfile.gettempdir(), "fastem-demo.png"),
+        help="where to draw the fit (needs matplotlib; '' for no picture; default: "
+        "fastem-demo.png in the temporary folder)",
     )
     demo.set_defaults(run=_commands.demo)
 
@@ -326,8 +374,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    # Data files are matched to a model's feature names by the commands themselves, which
+    # then hand the estimator plain arrays: scikit-learn's reminder does not apply.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    memory = getattr(args, "working_memory", None)
     try:
-        return args.run(args)
+        if memory is not None and not memory > 0:
+            raise _commands.CommandError(f"--working-memory must be positive; got {memory}")
+        with config_context(**({} if memory is None else {"working_memory": memory})):
+            return args.run(args)
     except BrokenPipeError:
         return _exit_quietly_on_closed_pipe()
     except KeyboardInterrupt:
