@@ -69,8 +69,8 @@ def marker_style(n_points: int) -> tuple[float, float]:
     The ink of all markers together stays about constant: each marker's area
     times its opacity shrinks as 1/n, within bounds.
     """
-    size = float(np.clip(6000.0 / max(n_points, 1), 1.5, 30.0))
-    alpha = float(np.clip(3000.0 / max(n_points, 1), 0.2, 0.85))
+    size = float(np.clip(6000.0 / max(n_points, 1), 2.0, 30.0))
+    alpha = float(np.clip(3000.0 / max(n_points, 1), 0.3, 0.85))
     return size, alpha
 
 
