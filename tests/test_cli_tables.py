@@ -307,3 +307,30 @@ def test_a_table_four_times_the_budget_is_fitted_within_it(tmp_path, suffix):
     print(f"{suffix}: extra anonymous memory {outcome['extra'] / 2**20:.1f} MiB")
     assert outcome["extra"] < budget_mib * 2**20, outcome["extra"] / 2**20
     np.testing.assert_allclose(load(tmp_path / "m.npz").means_, outcome["means"], rtol=1e-12)
+
+
+def test_a_large_npy_is_converted_in_chunks(tmp_path):
+    """--dtype and a weights column on a .npy file beyond the budget: converted chunk by chunk."""
+    X, _ = make_mixture(300_000, 3, 3, random_state=2)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, size=X.shape[0])
+    np.save(tmp_path / "big.npy", np.c_[X, weights])
+    result = _run(
+        "fit",
+        str(tmp_path / "big.npy"),
+        "-k",
+        "3",
+        "--dtype",
+        "float32",
+        "--weights",
+        "4",
+        "--working-memory",
+        "8",
+        "-o",
+        str(tmp_path / "m.npz"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "read from a temporary file" in result.stderr
+    assert "(float32)" in result.stdout
+    model = load(tmp_path / "m.npz")
+    reference = GaussianMixture(3, random_state=0).fit(X.astype(np.float32), sample_weight=weights)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-5)
