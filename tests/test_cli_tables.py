@@ -334,3 +334,19 @@ def test_a_large_npy_is_converted_in_chunks(tmp_path):
     model = load(tmp_path / "m.npz")
     reference = GaussianMixture(3, random_state=0).fit(X.astype(np.float32), sample_weight=weights)
     np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-5)
+
+
+def test_a_column_without_any_value_is_named(tmp_path):
+    (tmp_path / "empty-column.csv").write_text("a,b,c\n1,NA,2\n3,,4\n5,NA,7\n")
+    result = _run(
+        "fit",
+        str(tmp_path / "empty-column.csv"),
+        "-k",
+        "1",
+        "--missing",
+        "em",
+        "-o",
+        str(tmp_path / "m.npz"),
+    )
+    assert result.returncode == 2
+    assert "column 'b' (2) has no value in any row; leave it out with --drop b" in result.stderr

@@ -623,11 +623,14 @@ def _gather(source, roles: _Roles, selection: Selection, dtype, budget_bytes) ->
     weights = None if roles.weights is None else _Spill(np.float64, 0, limit, "weights")
     labels = [] if roles.label is not None else None
     n_read = n_dropped = 0
+    observed = np.zeros(n_features, dtype=bool)  # which feature columns have a value
     # a small file is read with pyarrow's threads; a large one on one, in bounded memory
     threads = os.path.getsize(source.path) < budget_bytes // 8
     for columns in source.batches(chosen, kinds, budget_bytes, threads):
         block = np.column_stack(columns[:n_features]).astype(np.float64, copy=False)
-        missing = np.isnan(block).any(axis=1)
+        holes = np.isnan(block)
+        observed |= ~holes.all(axis=0)
+        missing = holes.any(axis=1)
         keep = slice(None)
         if missing.any():
             if selection.missing == "error":
@@ -649,6 +652,12 @@ def _gather(source, roles: _Roles, selection: Selection, dtype, budget_bytes) ->
         if labels is not None:
             labels.append(np.asarray(columns[-1], dtype=object)[keep])
         n_read += block.shape[0]
+    if n_read and not observed.all():
+        column = roles.features[int(np.argmin(observed))]
+        raise DataFileError(
+            f"{source.path}: {_column_name(source, column)} has no value in any row; leave "
+            f"it out with --drop {source.names[column]}"
+        )
     notes = list(roles.notes)
     if n_dropped:
         notes.append(
