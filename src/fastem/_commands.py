@@ -420,8 +420,8 @@ def impute(args: argparse.Namespace) -> int:
     if _is_variational(model):
         raise CommandError(f"{args.model}: impute needs a GaussianMixture model (fastem fit)")
     n_missing = 0
-    for start in range(0, table.X.shape[0], 1 << 16):  # counted in chunks: X may be a map
-        n_missing += int(np.count_nonzero(np.isnan(table.X[start : start + (1 << 16)])))
+    for start in range(0, table.X.shape[0], ROWS_PER_PASS):  # in chunks: X may be a map
+        n_missing += int(np.count_nonzero(np.isnan(table.X[start : start + ROWS_PER_PASS])))
     if args.draws is None:
         result = model.impute(table.X)
         what = "conditional expectations"
