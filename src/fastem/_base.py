@@ -609,6 +609,7 @@ class StreamingMixin:
         sample_weight = _validation.check_sample_weight(sample_weight, X.shape[0])
         backend = get_backend(self.backend)
         init_arrays = self._checked_init_arrays(X.shape[1])
+        batch = ArrayRows(X, sample_weight, missing=self._fits_missing())
         with kernel_threads(backend, self.n_jobs):
             if hasattr(self, "converged_"):
                 self._check_continuation(
@@ -624,7 +625,7 @@ class StreamingMixin:
                         f"n_components = {self.n_components} to initialise the mixture."
                     )
                 start = self._initial_state(
-                    ArrayRows(X, sample_weight, missing=self._fits_missing()),
+                    batch,
                     init_arrays,
                     check_random_state(self.random_state),
                     backend,
@@ -632,7 +633,7 @@ class StreamingMixin:
                 mixture, covariances = start.mixture, start.covariances
             state, lower_bound = _online.step(
                 getattr(self, "_online_state", None),
-                ArrayRows(X, sample_weight, missing=self._fits_missing()),
+                batch,
                 mixture,
                 backend,
             )

@@ -267,7 +267,6 @@ class _TextSource(_Source):
         }
         block_size = max(1 << 16, budget_bytes // TEXT_BLOCK_SHARE)
         reader = self._reader(types, include, block_size, threads)
-        rows_before = 0
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -278,7 +277,6 @@ class _TextSource(_Source):
                     self._find_text(chosen, kinds)
                 raise self._error(error) from None
             yield [_column(batch.column(i), kind) for i, kind in enumerate(kinds)]
-            rows_before += batch.num_rows
 
     def _first_text_cell(self, columns: list[int]) -> tuple[int, str, int] | None:
         """(column, value, line) of the first cell of these columns that is not a number."""
