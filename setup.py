@@ -1,4 +1,4 @@
-"""Build the Cython kernels; all metadata lives in pyproject.toml.
+"""Build the Cython kernels and fill Numba's cache; all metadata lives in pyproject.toml.
 
 The extensions in ``src/fastem/_cython`` are optional: they are the compiled
 fallback for machines without Numba. They are built with OpenMP where the
@@ -6,9 +6,16 @@ compiler supports it (else serially) and, unless ``FASTEM_BUILD_NATIVE=0``,
 for the CPU that builds them (``-march=native``; set it to 0 for a portable
 wheel). A failed compile warns and the install goes on without them: fastem
 then runs on Numba alone.
+
+The build also compiles the Numba kernels for the CPU that builds them and
+ships Numba's cache of them in the package (``python -m
+fastem.backends._compile``), so a first fit loads them instead of waiting a
+minute for them; ``FASTEM_PRECOMPILE=0`` skips that (they are then compiled on
+first use), and a failure only warns.
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -16,6 +23,7 @@ import warnings
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 CYTHON_MODULES = ("_openmp", "full", "diag", "kmeans")
 
@@ -106,6 +114,25 @@ class OptionalBuildExt(build_ext):
                   "backend will be unavailable and fastem runs on Numba.")
 
 
+class BuildPyWithKernelCache(build_py):
+    """build_py, then Numba's kernels compiled into the built package's cache."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode or os.environ.get("FASTEM_PRECOMPILE", "1") == "0":
+            return  # an editable install compiles into the source tree on first use
+        if os.environ.get("FASTEM_NUMBA_CACHE", "1") == "0":
+            return
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(self.build_lib))
+        env.pop("NUMBA_CACHE_DIR", None)  # the cache goes into the package, beside the kernels
+        command = [sys.executable, "-m", "fastem.backends._compile"]
+        try:
+            subprocess.run(command, cwd=self.build_lib, env=env, check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            _warn(f"fastem: could not compile the Numba kernels at build time ({error}); "
+                  "they will be compiled on first use.")
+
+
 # FASTEM_BUILD_DEBUG=1: every memoryview access bounds-checked and index-checked, for the
 # CI run that would catch an out-of-bounds read (slow; never for use).
 DEBUG = os.environ.get("FASTEM_BUILD_DEBUG", "0") not in ("", "0")
@@ -151,4 +178,5 @@ def cython_extensions():
         return []
 
 
-setup(ext_modules=cython_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=cython_extensions(),
+      cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithKernelCache})

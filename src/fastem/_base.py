@@ -39,6 +39,7 @@ from ._mixture import far_rows_component, parameter_shape, precisions_from_chole
 from ._progress import FitReporter, verbose_output
 from ._threads import kernel_threads
 from .backends import get_backend
+from .backends._compile import families_for
 
 PREDICT_CHUNK_BYTES = 1 << 24  # (rows × K) float64 log-probabilities held at once when predicting
 
@@ -120,9 +121,15 @@ class BaseMixture(DensityMixin, BaseEstimator):
         init_arrays = self._checked_init_arrays(data.n_features)
         backend = get_backend(self.backend)
         with kernel_threads(backend, self.n_jobs), verbose_output(self.verbose):
+            backend.prepare(self._kernel_families(), data.dtype)  # compiling stays off the clock
             init_arrays = self._with_data(init_arrays, data, backend)
             self._fit_em(data, init_arrays, backend)
         return data
+
+    def _kernel_families(self) -> tuple[str, ...]:
+        """The kernel families a fit calls: its layout's, and k-means' for a k-means start."""
+        kmeans = isinstance(self.init_params, str) and self.init_params in ("kmeans", "k-means++")
+        return families_for(self._parameter_layout(), kmeans)
 
     def _initialisation_rows(self, data, random_state, init_params=None):
         """The rows (and weights) a start is computed on: all, or a sample of a large source.

@@ -6,7 +6,10 @@ Everything goes to the ``"fastem"`` logger:
   ("Initialization 0", "  Iteration 10 ...", "Initialization converged.");
 - at DEBUG, always, one record per initialisation and per EM iteration, whose
   ``fastem`` attribute is a dict of the numbers (iteration, lower bound,
-  change, seconds): what :class:`ProgressBar` and any other handler read.
+  change, seconds): what :class:`ProgressBar` and any other handler read;
+- when a kernel must be compiled (:mod:`fastem.backends._compile`), a record as
+  it starts (a warning for the first in a process, else INFO) and one at INFO
+  as it ends: :func:`compile_lines` shows them on the command line.
 
 scikit-learn prints its verbose lines; so does fastem when nobody listens to
 the ``"fastem"`` logger (:func:`verbose_output`). Configure logging (e.g.
@@ -189,3 +192,20 @@ def progress_bar(enabled: bool, stream=None) -> Iterator[None]:
             yield
         finally:
             bar.close()
+
+
+def _is_compile_record(record: logging.LogRecord) -> bool:
+    return str(getattr(record, "fastem", {}).get("event", "")).startswith("compile")
+
+
+@contextlib.contextmanager
+def compile_lines(enabled: bool, stream=None) -> Iterator[None]:
+    """Show the kernel compilations (start and end, with seconds) on stderr, when ``enabled``."""
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(logging.Formatter("fastem: %(message)s"))
+    handler.addFilter(_is_compile_record)
+    with _handler_on_logger(handler, logging.INFO):
+        yield

@@ -355,6 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         "passes and final log-likelihoods (fastem.bench_convergence)",
     )
     parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="instead: the first fit of a fresh process per covariance type and dtype, "
+        "with the installed Numba cache and with an empty one (fastem.bench_cold_start; "
+        "about a minute per case on 2 cores; --quick: the installed cache only)",
+    )
+    parser.add_argument(
         "--missing",
         action="store_true",
         help="instead: EM with 10%% of the entries missing against complete data "
@@ -398,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
 
         backend = backends[0] if backends else None
         print(convergence_report(args.scale, repeats, cases, backend), flush=True)
+        return 0
+    if args.cold_start:
+        from .bench_cold_start import report as cold_start_report
+
+        print(cold_start_report(repeats=args.repeats, empty_cache=not args.quick), flush=True)
         return 0
     if args.missing:
         from .bench_missing import report as missing_report

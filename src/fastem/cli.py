@@ -19,6 +19,7 @@ from sklearn import config_context
 
 from . import _commands
 from ._io import DataFileError
+from ._progress import compile_lines
 from .covariance import COVARIANCE_TYPES
 
 EXIT_USER_ERROR = 2
@@ -381,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if memory is not None and not memory > 0:
             raise _commands.CommandError(f"--working-memory must be positive; got {memory}")
-        with config_context(**({} if memory is None else {"working_memory": memory})):
+        with (
+            config_context(**({} if memory is None else {"working_memory": memory})),
+            compile_lines(enabled=args.verbose <= 0),
+        ):
             return args.run(args)
     except BrokenPipeError:
         return _exit_quietly_on_closed_pipe()

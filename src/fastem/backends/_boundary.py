@@ -14,6 +14,12 @@ means, the precision factors, the log-normalisers, the rows and the outputs
 agree with each other in K and D. Arrays must be C-contiguous in native byte
 order; outputs writable; parameters finite. The check costs O(K·D²) per call
 (the factors' finiteness), nothing per row.
+
+Inputs reach the kernels as read-only views, outputs as they are: Numba
+compiles one version of a kernel per argument type, and a read-only array is a
+different type from a writable one, so every call of a kernel with rows of one
+dtype has one type signature — the one :func:`example_arguments` builds, which
+is compiled ahead of use (:mod:`._compile`).
 """
 
 from __future__ import annotations
@@ -119,6 +125,41 @@ SIGNATURES: dict[str, dict[str, Arg]] = {
         "labels": Arg(("n",), "intp", output=True),
     },
 }
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of the array (no copy; a memory map's as a plain ndarray)."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+def example_arguments(kernel: str, dtype) -> dict:
+    """A small valid call of ``kernel`` on rows of ``dtype``, typed as every real call is.
+
+    Three rows, two features, two components or centres, unit weights, finite
+    parameters (ones): enough to compile or load the kernel, and cheap to run.
+    """
+    sizes = {"n": 3, "D": 2, "K": 2, "C": 2, "S": 2, "W": 0}
+    arguments = {}
+    for name, spec in SIGNATURES[kernel].items():
+        if spec.dtype == "bool":
+            arguments[name] = True
+        elif spec.dtype == "int":
+            arguments[name] = max(spec.shape[0], 128)
+        else:
+            shape = tuple(size if isinstance(size, int) else sizes[size] for size in spec.shape)
+            array_dtype = dtype if spec.dtype == "rows" else spec.dtype
+            arguments[name] = np.ones(shape, dtype=array_dtype)
+    return arguments
+
+
+def passed_arguments(kernel: str, arguments: dict) -> list:
+    """The arguments in the kernel's order, as it receives them: inputs as read-only views."""
+    return [
+        value if spec.output or not isinstance(value, np.ndarray) else _read_only(value)
+        for value, spec in ((arguments[name], spec) for name, spec in SIGNATURES[kernel].items())
+    ]
 
 
 def _fail(kernel: str, message: str):
@@ -261,7 +302,7 @@ def call_kernel(
     """
     sizes = check_call(kernel, arguments, sizes)
     function = getattr(module, kernel.split(".")[1])
-    ordered = [arguments[name] for name in SIGNATURES[kernel]]
+    ordered = passed_arguments(kernel, arguments)
     previous = threads.get_num_threads()
     chosen = threads_for(kernel, sizes, min(previous, thread_cap(max_threads)))
     if chosen == previous:

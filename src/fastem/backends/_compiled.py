@@ -18,6 +18,7 @@ from .._data import TASK_ROWS, working_dtype
 from .._mixture import Mixture, diagonal_precisions_cholesky, full_precisions_cholesky
 from .._stats import SufficientStats
 from ._boundary import call_kernel
+from ._compile import prepare
 
 PARTIALS_BUDGET_BYTES = 4 << 20  # per call, for the tasks' partial statistics
 MIN_TASKS_PER_THREAD = 4  # per call, so that threads finish a call close together
@@ -39,23 +40,10 @@ def _upper_factors(mixture: Mixture, X) -> np.ndarray:
     return np.triu(full_precisions_cholesky(mixture)).astype(working_dtype(X.dtype), copy=False)
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """A read-only view of the array (no copy).
-
-    Numba compiles one version of a kernel per argument type, and a read-only
-    array is a different type from a writable one. Rows and weights always go
-    in read-only, so arrays, memory maps and read-only inputs run the same
-    compiled code (identical bits, one JIT compilation).
-    """
-    view = np.asarray(array).view()
-    view.flags.writeable = False
-    return view
-
-
 def _weights_or_empty(sample_weight) -> np.ndarray:
     if sample_weight is None:
-        return _read_only(np.empty(0))
-    return _read_only(np.ascontiguousarray(sample_weight, dtype=np.float64))
+        return np.empty(0)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
 
 
 def _rows_of(weights: np.ndarray, rows: slice) -> np.ndarray:
@@ -102,6 +90,10 @@ class CompiledBackend:
         for start in range(0, n_samples, rows_per_call):
             yield slice(start, min(start + rows_per_call, n_samples))
 
+    def prepare(self, families, dtype) -> None:
+        """Have the kernels of ``families`` ready for rows of ``dtype`` (see :mod:`._compile`)."""
+        prepare(self, families, dtype)
+
     def _call(self, kernel: str, sizes: dict | None = None, **arguments):
         """Every kernel call goes through the checked entry (:mod:`._boundary`)."""
         module = getattr(self, kernel.split(".")[0])
@@ -109,7 +101,6 @@ class CompiledBackend:
 
     def accumulate(self, X, sample_weight, mixture: Mixture, stats: SufficientStats) -> None:
         """One fused E-step over X: add its log-likelihood and shifted sums to stats."""
-        X = _read_only(X)
         if not np.array_equal(stats.shift, mixture.means):
             raise ValueError("the compiled kernels take their sums about the current means")
         weights = _weights_or_empty(sample_weight)
@@ -160,7 +151,6 @@ class CompiledBackend:
 
     def weighted_log_prob(self, X, mixture: Mixture, out=None) -> np.ndarray:
         """log(w_k N(x | μ_k, Σ_k)) for every row of X, shape (n, K), float64."""
-        X = _read_only(X)
         if out is None:
             out = np.empty((X.shape[0], mixture.n_components))
         if mixture.covariance_type in ("full", "tied"):
@@ -188,11 +178,10 @@ class CompiledBackend:
     def update_closest(self, X, center, closest) -> None:
         """closest ← min(closest, ‖x − center‖²), row by row."""
         center = np.ascontiguousarray(center, dtype=np.float64).reshape(1, -1)
-        self._call("kmeans.update_closest", X=_read_only(X), center=center, closest=closest)
+        self._call("kmeans.update_closest", X=X, center=center, closest=closest)
 
     def candidate_potentials(self, X, sample_weight, closest, candidates) -> np.ndarray:
         """Σ_n w_n min(closest_n, ‖x_n − c‖²) for each candidate centre c."""
-        X = _read_only(X)
         weights = _weights_or_empty(sample_weight)
         candidates = np.ascontiguousarray(candidates, dtype=np.float64)
         potentials = np.zeros(candidates.shape[0])
@@ -210,7 +199,6 @@ class CompiledBackend:
 
     def lloyd_step(self, X, sample_weight, centers):
         """Per-centre Σ w (x − c), Σ w and the inertia Σ w ‖x − c‖² of the nearest centres."""
-        X = _read_only(X)
         weights = _weights_or_empty(sample_weight)
         centers = np.ascontiguousarray(centers, dtype=np.float64)
         sums = np.zeros_like(centers)
@@ -231,7 +219,6 @@ class CompiledBackend:
 
     def assign_labels(self, X, centers) -> np.ndarray:
         """The index of the nearest centre for every row."""
-        X = _read_only(X)
         labels = np.empty(X.shape[0], dtype=np.intp)
         self._call(
             "kmeans.assign_labels",

@@ -26,6 +26,10 @@ name = "numpy"
 CHUNK_BYTES = 1 << 24  # rows per chunk are chosen so that a chunk's temporaries stay near 16 MiB
 
 
+def prepare(families, dtype) -> None:
+    """Nothing to compile: the compiled backends' step before a fit."""
+
+
 def _chunk_rows(n_features: int, n_components: int) -> int:
     per_row = 8 * (n_features * 2 + n_components * 2)
     return max(1, CHUNK_BYTES // per_row)
