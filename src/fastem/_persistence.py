@@ -25,6 +25,7 @@ mixture also)       ``mean_precision_``, ``degrees_of_freedom_``, ``weight_conce
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import zipfile
@@ -41,6 +42,8 @@ from .covariance import layout_of
 
 FORMAT = "fastem.GaussianMixture"
 ESTIMATORS: dict[str, type] = {}  # format tag -> estimator class, filled by register()
+# The modules whose estimators register a format (imported by load(): the package imports lazily).
+ESTIMATOR_MODULES = ("fastem.gaussian_mixture", "fastem.bayesian_mixture")
 
 
 def register(tag: str, estimator_class: type) -> None:
@@ -140,6 +143,8 @@ def load(path: str | os.PathLike):
         is not a valid fastem model (truncated, corrupted, tampered with, or
         written in a newer format than this fastem reads).
     """
+    for module in ESTIMATOR_MODULES:
+        importlib.import_module(module)
     with open(path, "rb") as file:  # a missing file is the usual FileNotFoundError
         try:
             if file.read(4) != b"PK\x03\x04":  # an .npz is a zip archive

@@ -1,23 +1,29 @@
-"""Kernels made ready before a fit uses them: only those it needs, announced, off the clock.
+"""Kernels made ready before use: only those a call needs, announced, off the clock, same bits.
 
-Numba compiles a kernel the first time it meets a type signature, which takes
-seconds to a minute per kernel, then keeps it in its on-disk cache. Two things
-keep that wait away from the user:
+Numba compiles a kernel the first time it meets a type signature (seconds to
+a minute per kernel) and keeps it in its on-disk cache. Three things keep that
+wait away from the user, and its bits out of the results:
 
 - An installed fastem ships the cache: building it runs this module
   (``python -m fastem.backends._compile``, from ``setup.py``), which compiles
   every kernel for float32 and float64 rows and prints the seconds each took.
   A first fit on the machine that built it only loads them.
-- A fit calls :func:`prepare` before its clock starts: each kernel it will
-  call runs once on a tiny call of its one type signature
+- A fit calls :func:`prepare` before its clock starts (and every kernel call
+  checks that its family is prepared, a set lookup after the first time):
+  each kernel runs once on a tiny call of its one type signature
   (:func:`._boundary.example_arguments`), so whatever must still be compiled
   (another CPU, another Numba) is compiled there, never inside an iteration's
-  time or a progress bar's estimate; and :class:`CompileAnnouncer` logs each
-  compilation to the ``"fastem"`` logger as it starts and ends (the first one
-  in a process as a warning, so that a long silent wait never happens).
-
-Compiled or loaded, the machine code is the same, so results do not depend on
-whether the cache was warm.
+  time or a progress bar's estimate, and is announced on the ``"fastem"``
+  logger (a warning as it starts, INFO with the seconds as it ends).
+- That compiling runs in a separate process, which fills the cache, and this
+  process then loads the kernel from it. Code compiled in-process does not
+  round like the same code loaded from the cache (Numba links a parallel
+  kernel's helpers differently in the two cases, and the fast-math flags let
+  LLVM contract and reassociate them differently: measured, the last bits of a
+  fit differed), so a process that compiled would get other bits than one that
+  loaded. Every process loading from the cache gets the same bits. Only where
+  there is no cache (``FASTEM_NUMBA_CACHE=0``) or the separate process fails
+  does a kernel compile in-process (announced the same way).
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
@@ -42,6 +52,12 @@ FAMILIES = {
 ROW_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 _ready: set = set()  # (backend name, kernel, dtype) made ready in this process
+_lock = threading.Lock()  # one preparation at a time (threads of a Dask worker, say)
+_state = threading.local()  # .load_only: a compilation on this thread must not start
+
+
+class MustCompile(Exception):
+    """Raised from Numba's compile event when a kernel is not in the cache and may only load."""
 
 
 def families_for(covariance_type: str, kmeans_start: bool) -> tuple[str, ...]:
@@ -50,13 +66,60 @@ def families_for(covariance_type: str, kmeans_start: bool) -> tuple[str, ...]:
     return (layout, "kmeans") if kmeans_start else (layout,)
 
 
+def _run_examples(backend, family: str, kernels, dtype) -> None:
+    for kernel in kernels:
+        call_kernel(
+            getattr(backend, family),
+            kernel,
+            example_arguments(kernel, dtype),
+            backend.threads,
+            backend.max_threads,
+        )
+
+
+def _compile_elsewhere(family: str, dtype: np.dtype) -> bool:
+    """Compile a family's kernels into the cache in a child process; whether it worked."""
+    logger.warning(
+        "compiling fastem's %s kernels for %s rows in a separate process (once per machine "
+        "and Numba version; kept in Numba's cache afterwards)",
+        family,
+        dtype,
+        extra={"fastem": {"event": "compile_start", "kernel": family}},
+    )
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", __name__, "--family", family, "--dtype", dtype.name]
+    started = perf_counter()
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+    except OSError as error:
+        done = subprocess.CompletedProcess(command, -1, "", str(error))
+    seconds = perf_counter() - started
+    if done.returncode != 0:
+        logger.warning(
+            "compiling in a separate process failed (%s); compiling here instead",
+            (done.stderr.strip().splitlines() or ["no message"])[-1],
+        )
+        return False
+    logger.info(
+        "compiled fastem's %s kernels for %s rows in %.1f s",
+        family,
+        dtype,
+        seconds,
+        extra={"fastem": {"event": "compile_end", "kernel": family, "seconds": seconds}},
+    )
+    return True
+
+
 def prepare(backend, families, dtype) -> None:
-    """Compile or load each kernel of ``families`` for rows of ``dtype``, once per process.
+    """Load (or compile) each kernel of ``families`` for rows of ``dtype``, once per process.
 
     Parameters
     ----------
     backend : CompiledBackend
-        Its kernel modules (``full``, ``diag``, ``kmeans``) and thread control.
+        Its kernel modules (``full``, ``diag``, ``kmeans``), thread control, and
+        whether they are compiled just in time (``jit``).
     families : iterable of str
         Keys of :data:`FAMILIES`.
     dtype : dtype
@@ -64,18 +127,26 @@ def prepare(backend, families, dtype) -> None:
     """
     dtype = np.dtype(dtype)
     for family in families:
-        for kernel in FAMILIES[family]:
-            key = (backend.name, kernel, dtype)
-            if key in _ready:
-                continue
-            call_kernel(
-                getattr(backend, family),
-                kernel,
-                example_arguments(kernel, dtype),
-                backend.threads,
-                backend.max_threads,
-            )
-            _ready.add(key)
+        missing = [k for k in FAMILIES[family] if (backend.name, k, dtype) not in _ready]
+        if not missing:
+            continue
+        with _lock:
+            _state.load_only = backend.jit and _numba_cache_on()
+            try:
+                _run_examples(backend, family, missing, dtype)
+            except MustCompile:
+                _state.load_only = False
+                _compile_elsewhere(family, dtype)
+                _run_examples(backend, family, missing, dtype)  # loads (compiles if it must)
+            finally:
+                _state.load_only = False
+            _ready.update((backend.name, kernel, dtype) for kernel in missing)
+
+
+def _numba_cache_on() -> bool:
+    from .._kernels._common import CACHE
+
+    return CACHE
 
 
 def _kernel_name(dispatcher) -> str | None:
@@ -89,29 +160,30 @@ def _kernel_name(dispatcher) -> str | None:
 
 
 class CompileLog:
-    """Logs the compilation of each of fastem's kernels as Numba starts and ends it.
+    """What Numba's compile events mean here (fed by a listener in :mod:`.numba_backend`).
 
-    Fed by a Numba event listener (:mod:`.numba_backend`). Helpers compiled
-    inside a kernel are not announced on their own: their time is the kernel's.
+    A kernel about to compile while this thread may only load raises
+    :class:`MustCompile` (it is then compiled in a separate process); otherwise
+    its compilation is announced as it starts and ends. Helpers compiled inside
+    a kernel are not announced on their own: their time is the kernel's.
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
         self._started: dict = {}
-        self._announced_any = False
+        self._guard = threading.Lock()
 
     def started(self, dispatcher, args) -> None:
         name = _kernel_name(dispatcher)
         if name is None:
             return
+        if getattr(_state, "load_only", False):
+            raise MustCompile(name)
         rows = getattr(args[0], "dtype", args[0])
-        with self._lock:
+        with self._guard:
             self._started[id(dispatcher), str(args)] = perf_counter()
-            first, self._announced_any = not self._announced_any, True
-        logger.log(
-            logging.WARNING if first else logging.INFO,
-            "compiling fastem's %s kernel for %s rows (once per machine and Numba "
-            "version; kept in Numba's cache afterwards)",
+        logger.warning(
+            "compiling fastem's %s kernel for %s rows in this process (once per machine "
+            "and Numba version; kept in Numba's cache afterwards)",
             name,
             rows,
             extra={"fastem": {"event": "compile_start", "kernel": name}},
@@ -121,7 +193,7 @@ class CompileLog:
         name = _kernel_name(dispatcher)
         if name is None:
             return
-        with self._lock:
+        with self._guard:
             started = self._started.pop((id(dispatcher), str(args)), None)
         if started is None:
             return
@@ -134,17 +206,20 @@ class CompileLog:
         )
 
 
-def compile_all(dtypes=ROW_DTYPES, stream=None) -> dict:
-    """Compile (or load) every Numba kernel for rows of each dtype; seconds per (kernel, dtype)."""
+def compile_all(families=tuple(FAMILIES), dtypes=ROW_DTYPES, stream=None) -> dict:
+    """Compile (or load) the Numba kernels of ``families`` for rows of each dtype.
+
+    Returns the seconds each (kernel, dtype) took; prints them to ``stream``.
+    """
     import numba
 
     from .. import _kernels
 
     seconds = {}
-    for dtype in dtypes:
-        for family, kernels in FAMILIES.items():
-            module = importlib.import_module(f"{_kernels.__name__}.{family}")
-            for kernel in kernels:
+    for family in families:
+        module = importlib.import_module(f"{_kernels.__name__}.{family}")
+        for dtype in map(np.dtype, dtypes):
+            for kernel in FAMILIES[family]:
                 started = perf_counter()
                 call_kernel(
                     module,
@@ -153,32 +228,54 @@ def compile_all(dtypes=ROW_DTYPES, stream=None) -> dict:
                     numba,
                     numba.config.NUMBA_NUM_THREADS,
                 )
-                seconds[kernel, np.dtype(dtype).name] = perf_counter() - started
+                seconds[kernel, dtype.name] = perf_counter() - started
                 if stream is not None:
                     print(
-                        f"  {kernel:28s} {np.dtype(dtype).name:8s} "
-                        f"{seconds[kernel, np.dtype(dtype).name]:6.1f} s",
+                        f"  {kernel:28s} {dtype.name:8s} {seconds[kernel, dtype.name]:6.1f} s",
                         file=stream,
                         flush=True,
                     )
     return seconds
 
 
+# Work split for compiling in two processes: the full family takes about as long as the rest.
+# Each kernel's cache index is written by one process only (helpers' entries may be written by
+# both; a kernel's cached code holds its helpers, so those entries are never needed to load it).
+FAMILY_GROUPS = (("full",), ("diag", "kmeans"))
+
+
 def main(argv=None) -> int:
     """Fill Numba's cache of the kernels (run when fastem is built; safe to run again)."""
-    import sys
-
     parser = argparse.ArgumentParser(
         prog="python -m fastem.backends._compile", description=main.__doc__
     )
+    parser.add_argument("--family", choices=list(FAMILIES), action="append", default=None)
     parser.add_argument(
         "--dtype", choices=[dtype.name for dtype in ROW_DTYPES], action="append", default=None
     )
     args = parser.parse_args(argv)
     dtypes = args.dtype or [dtype.name for dtype in ROW_DTYPES]
-    print("fastem: compiling the Numba kernels (seconds per kernel and row dtype):", flush=True)
     started = perf_counter()
-    compile_all(dtypes, stream=sys.stdout)
+    if args.family is not None:
+        compile_all(args.family, dtypes, stream=sys.stdout)
+        return 0
+    print("fastem: compiling the Numba kernels (seconds per kernel and row dtype):", flush=True)
+    from .._threads import available_cores
+
+    if available_cores() < 2:
+        compile_all(tuple(FAMILIES), dtypes, stream=sys.stdout)
+    else:  # two processes, each compiling on one core
+        dtype_options = [option for dtype in dtypes for option in ("--dtype", dtype)]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", __name__]
+                + [option for family in group for option in ("--family", family)]
+                + dtype_options
+            )
+            for group in FAMILY_GROUPS
+        ]
+        if any([worker.wait() != 0 for worker in workers]):  # wait for both
+            return 1
     print(f"fastem: kernels compiled and cached in {perf_counter() - started:.1f} s", flush=True)
     return 0
 

@@ -63,6 +63,10 @@ class CompiledBackend:
         Gets and sets the kernels' thread count.
     max_threads : int
         The most threads the kernels can be given (Numba's pool size).
+    jit : bool
+        Whether the kernels are compiled just in time (Numba's), so that
+        :func:`._compile.prepare` loads them from the cache or compiles them
+        in a separate process.
     """
 
     def __init__(
@@ -73,8 +77,10 @@ class CompiledBackend:
         kmeans: ModuleType,
         threads: ThreadControl,
         max_threads: int,
+        jit: bool = False,
     ):
         self.name = name
+        self.jit = jit
         self.max_threads = max_threads
         self.full = full
         self.diag = diag
@@ -95,8 +101,16 @@ class CompiledBackend:
         prepare(self, families, dtype)
 
     def _call(self, kernel: str, sizes: dict | None = None, **arguments):
-        """Every kernel call goes through the checked entry (:mod:`._boundary`)."""
-        module = getattr(self, kernel.split(".")[0])
+        """Every kernel call goes through the checked entry (:mod:`._boundary`).
+
+        Its family is prepared first (a set lookup once it is): a kernel never
+        compiles inside a call, and never in this process while a cache serves.
+        """
+        family = kernel.split(".")[0]
+        X = arguments["X"]
+        if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
+            prepare(self, (family,), X.dtype)
+        module = getattr(self, family)
         return call_kernel(module, kernel, arguments, self.threads, self.max_threads, sizes)
 
     def accumulate(self, X, sample_weight, mixture: Mixture, stats: SufficientStats) -> None:

@@ -1,7 +1,9 @@
 """Numba backend: the kernels of :mod:`fastem._kernels`, compiled just in time and cached.
 
-Each compilation of a kernel is announced on the ``"fastem"`` logger
-(:class:`._compile.CompileLog`, fed by Numba's compile events).
+Kernels are loaded from Numba's cache, or compiled in a separate process that
+fills it (:mod:`._compile`); Numba's compile events reach
+:class:`._compile.CompileLog`, which stops a compilation that would happen in
+this process while the cache serves, and announces one that must.
 """
 
 import numba
@@ -28,5 +30,11 @@ class _CompileListener(event.Listener):
 event.register("numba:compile", _CompileListener(CompileLog()))
 
 backend = CompiledBackend(
-    "numba", full, diag, kmeans, threads=numba, max_threads=numba.config.NUMBA_NUM_THREADS
+    "numba",
+    full,
+    diag,
+    kmeans,
+    threads=numba,
+    max_threads=numba.config.NUMBA_NUM_THREADS,
+    jit=True,
 )
