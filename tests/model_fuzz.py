@@ -256,7 +256,9 @@ def try_file(path: Path) -> dict:
 
 def main(directory: str, start: int) -> None:
     paths = sorted(Path(directory).glob("*.npz"))
-    try_file(next(path for path in paths if path.name.startswith("base-")))  # imports, caches
+    for path in paths:  # imports, and the kernels of every base model's dtype and layout
+        if path.name.startswith("base-"):
+            try_file(path)
     for index in range(start, len(paths)):
         print(json.dumps({"start": index}), flush=True)
         print(json.dumps({"index": index, **try_file(paths[index])}), flush=True)
