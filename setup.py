@@ -123,7 +123,9 @@ class BuildPyWithKernelCache(build_py):
             return  # an editable install compiles into the source tree on first use
         if os.environ.get("FASTEM_NUMBA_CACHE", "1") == "0":
             return
-        env = dict(os.environ, PYTHONPATH=os.path.abspath(self.build_lib))
+        # Keep pip's PYTHONPATH: it is how its isolated build environment (numba) is found.
+        paths = [os.path.abspath(self.build_lib), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in paths if path))
         env.pop("NUMBA_CACHE_DIR", None)  # the cache goes into the package, beside the kernels
         command = [sys.executable, "-m", "fastem.backends._compile"]
         try:
