@@ -51,6 +51,7 @@ FAMILIES = {
 }
 ROW_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
+MODULE = "fastem.backends._compile"  # run as ``python -m`` (``__name__`` is then '__main__')
 _ready: set = set()  # (backend name, kernel, dtype) made ready in this process
 _lock = threading.Lock()  # one preparation at a time (threads of a Dask worker, say)
 _state = threading.local()  # .load_only: a compilation on this thread must not start
@@ -89,7 +90,7 @@ def _compile_elsewhere(family: str, dtype: np.dtype) -> bool:
     package_parent = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", __name__, "--family", family, "--dtype", dtype.name]
+    command = [sys.executable, "-m", MODULE, "--family", family, "--dtype", dtype.name]
     started = perf_counter()
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -268,7 +269,7 @@ def main(argv=None) -> int:
         dtype_options = [option for dtype in dtypes for option in ("--dtype", dtype)]
         workers = [
             subprocess.Popen(
-                [sys.executable, "-m", __name__]
+                [sys.executable, "-m", MODULE]
                 + [option for family in group for option in ("--family", family)]
                 + dtype_options
             )
