@@ -55,7 +55,7 @@ fit_started = time.perf_counter()
 fastem.GaussianMixture(3, covariance_type=sys.argv[1], random_state=0).fit(X)
 done = time.perf_counter()
 print(json.dumps({"fit": done - fit_started, "in_process": done - started,
-                  "compiling": sum(compiled), "kernels": len(compiled)}))  # families compiled
+                  "compiling": sum(compiled), "families": len(compiled)}))
 """
 
 
@@ -85,7 +85,7 @@ def cold_start_rows(cases=CASES, repeats: int = 3, empty_cache: bool = True) -> 
             "case": f"{covariance_type} {dtype}",
             "installed_wall": statistics.median(r["wall"] for r in installed),
             "installed_fit": statistics.median(r["fit"] for r in installed),
-            "installed_compiled": max(r["kernels"] for r in installed),
+            "installed_compiled": max(r["families"] for r in installed),
         }
         if empty_cache:
             with tempfile.TemporaryDirectory() as cache_dir:
@@ -94,7 +94,7 @@ def cold_start_rows(cases=CASES, repeats: int = 3, empty_cache: bool = True) -> 
                 empty_wall=empty["wall"],
                 empty_fit=empty["fit"],
                 empty_compiling=empty["compiling"],
-                empty_kernels=empty["kernels"],
+                empty_families=empty["families"],
             )
         rows.append(row)
     return rows
@@ -120,7 +120,7 @@ def report(repeats: int = 3, empty_cache: bool = True) -> str:
         if empty_cache:
             line += (
                 f" {row['empty_wall']:21.2f} {row['empty_fit']:7.2f} "
-                f"{row['empty_compiling']:10.1f} {row['empty_kernels']:9d}"
+                f"{row['empty_compiling']:10.1f} {row['empty_families']:9d}"
             )
         lines.append(line)
     lines.append(

@@ -67,19 +67,18 @@ def families_for(covariance_type: str, kmeans_start: bool) -> tuple[str, ...]:
     return (layout, "kmeans") if kmeans_start else (layout,)
 
 
+def run_example(module, kernel: str, dtype, threads, max_threads) -> None:
+    """Call ``kernel`` of ``module`` once on its example arguments: loads or compiles it."""
+    call_kernel(module, kernel, example_arguments(kernel, dtype), threads, max_threads)
+
+
 def _run_examples(backend, family: str, kernels, dtype) -> None:
     for kernel in kernels:
-        call_kernel(
-            getattr(backend, family),
-            kernel,
-            example_arguments(kernel, dtype),
-            backend.threads,
-            backend.max_threads,
-        )
+        run_example(getattr(backend, family), kernel, dtype, backend.threads, backend.max_threads)
 
 
-def _compile_elsewhere(family: str, dtype: np.dtype) -> bool:
-    """Compile a family's kernels into the cache in a child process; whether it worked."""
+def _compile_elsewhere(family: str, dtype: np.dtype) -> None:
+    """Compile a family's kernels into the cache in a child process (a failure is logged)."""
     logger.warning(
         "compiling fastem's %s kernels for %s rows in a separate process (once per machine "
         "and Numba version; kept in Numba's cache afterwards)",
@@ -102,7 +101,7 @@ def _compile_elsewhere(family: str, dtype: np.dtype) -> bool:
             "compiling in a separate process failed (%s); compiling here instead",
             (done.stderr.strip().splitlines() or ["no message"])[-1],
         )
-        return False
+        return
     logger.info(
         "compiled fastem's %s kernels for %s rows in %.1f s",
         family,
@@ -110,7 +109,6 @@ def _compile_elsewhere(family: str, dtype: np.dtype) -> bool:
         seconds,
         extra={"fastem": {"event": "compile_end", "kernel": family, "seconds": seconds}},
     )
-    return True
 
 
 def prepare(backend, families, dtype) -> None:
@@ -222,13 +220,7 @@ def compile_all(families=tuple(FAMILIES), dtypes=ROW_DTYPES, stream=None) -> dic
         for dtype in map(np.dtype, dtypes):
             for kernel in FAMILIES[family]:
                 started = perf_counter()
-                call_kernel(
-                    module,
-                    kernel,
-                    example_arguments(kernel, dtype),
-                    numba,
-                    numba.config.NUMBA_NUM_THREADS,
-                )
+                run_example(module, kernel, dtype, numba, numba.config.NUMBA_NUM_THREADS)
                 seconds[kernel, dtype.name] = perf_counter() - started
                 if stream is not None:
                     print(
