@@ -47,7 +47,7 @@ cdef extern from *:
     const int64_t EXPONENT_ONE "FASTEM_EXPONENT_ONE"
 
 cdef enum:
-    BLOCK = 128  # rows per block, as in the Numba kernels: 16 AVX-512 double vectors per row
+    BLOCK = 128  # rows per block: 16 AVX-512 double vectors per row
     TILE = 4  # features per side of a register tile
 
 cdef struct Lanes:

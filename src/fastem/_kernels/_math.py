@@ -15,8 +15,6 @@ log(x), 1 ≤ x < 2⁵³ (arguments are Σ_k exp(l_k − max_l) ≥ 1):
     log m = 2 atanh s = 2 (s + s³/3 + s⁵/5 + …), |s| < 0.172, to s²¹.
 """
 
-import numpy as np
-
 from ._common import BLOCK, FASTMATH_ORDERED, block_kernel
 
 _LN2_HIGH = 0.6931471803691238  # ln 2 to 32 bits: n · _LN2_HIGH is exact for |n| < 2²¹
@@ -27,18 +25,31 @@ _MANTISSA_BITS = 52
 _EXPONENT_BIAS = 1023
 _MANTISSA_MASK = (1 << 52) - 1
 _SQRT_HALF = 0.7071067811865476
+_ROUND_SHIFTER = 6755399441055744.0  # 1.5 · 2⁵²: t + S − S rounds t to an integer
+_EXPONENT_SHIFTER = 4503599627370496.0  # 2⁵²: the double whose low mantissa bits hold an integer
+_EXPONENT_SHIFTER_BITS = 0x4330000000000000  # its bits
+_PEAK, _TOTAL, _LOG_TOTAL = 0, 1, 2  # rows of responsibilities_block's lanes scratch
 
 
 @block_kernel(fastmath=FASTMATH_ORDERED)
-def exp_rows(x, row, scratch, scratch_bits):
-    """x[row, b] ← exp(x[row, b]) for x ≤ 0.
+def shifted_exp_row(x, row, lanes, scratch, scratch_bits):
+    """x[row, b] ← exp(x[row, b] − m_b) and Σ_b += x[row, b], for x ≤ m.
 
+    m = lanes[_PEAK] and Σ = lanes[_TOTAL] (the rows of responsibilities_block's
+    scratch: the shift and the sum are fused into the passes the exp makes).
     scratch: a float64 BLOCK buffer and scratch_bits its int64 view (made once
     per task: a view taken here would cost an atomic reference count per call).
+    n = round(x / ln2) is taken as t − S with t = x / ln2 + S, S = 1.5 · 2⁵²: t's
+    low mantissa bits then hold n as an integer, and 2ⁿ is (bits(t) + 1023) << 52
+    — integer adds and shifts only, which SIMD units have (no float ↔ int64
+    conversion, which AVX2 lacks and would make the loop scalar).
     """
     for b in range(BLOCK):
+        x[row, b] -= lanes[_PEAK, b]
         v = max(x[row, b], _EXP_UNDERFLOW)
-        n = np.floor(v * _INV_LN2 + 0.5)
+        shifted = v * _INV_LN2 + _ROUND_SHIFTER
+        scratch[b] = shifted
+        n = shifted - _ROUND_SHIFTER
         r = (v - n * _LN2_HIGH) - n * _LN2_LOW
         p = 1.0 / 6227020800.0
         p = p * r + 1.0 / 479001600.0
@@ -54,22 +65,31 @@ def exp_rows(x, row, scratch, scratch_bits):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        underflow = x[row, b] <= _EXP_UNDERFLOW
-        x[row, b] = p
-        scratch_bits[b] = 0 if underflow else (np.int64(n) + _EXPONENT_BIAS) << _MANTISSA_BITS
+        x[row, b] = 0.0 if x[row, b] <= _EXP_UNDERFLOW else p  # NaN stays NaN
     for b in range(BLOCK):
-        x[row, b] *= scratch[b]  # × 2ⁿ, or × 0 below the underflow threshold
+        scratch_bits[b] = (scratch_bits[b] + _EXPONENT_BIAS) << _MANTISSA_BITS  # 2ⁿ
+    for b in range(BLOCK):
+        x[row, b] *= scratch[b]
+        lanes[_TOTAL, b] += x[row, b]
 
 
 @block_kernel(fastmath=FASTMATH_ORDERED)
 def log_rows(x, row, out, out_row, scratch, scratch_bits):
-    """out[out_row, b] = log(x[row, b]) for 1 ≤ x < 2⁵³ (scratch as for exp_rows)."""
+    """out[out_row, b] = log(x[row, b]) for 1 ≤ x < 2⁵³ (scratch as for shifted_exp_row).
+
+    The exponent field e of x becomes a double as bits(2⁵² + e) − 2⁵² and the
+    mantissa m by replacing the exponent field: integer ops and one
+    subtraction, all SIMD on AVX2 (which has no int64 → float conversion).
+    """
     for b in range(BLOCK):
         scratch[b] = x[row, b]
     for b in range(BLOCK):
-        exponent = (scratch_bits[b] >> _MANTISSA_BITS) - _EXPONENT_BIAS
+        scratch_bits[b] = (scratch_bits[b] >> _MANTISSA_BITS) | _EXPONENT_SHIFTER_BITS
+    for b in range(BLOCK):
+        out[out_row, b] = scratch[b] - (_EXPONENT_SHIFTER + _EXPONENT_BIAS)  # e, unbiased
+        scratch[b] = x[row, b]
+    for b in range(BLOCK):
         scratch_bits[b] = (scratch_bits[b] & _MANTISSA_MASK) | (_EXPONENT_BIAS << _MANTISSA_BITS)
-        out[out_row, b] = exponent
     for b in range(BLOCK):
         m = scratch[b]
         e = out[out_row, b]
@@ -92,15 +112,12 @@ def log_rows(x, row, out, out_row, scratch, scratch_bits):
         out[out_row, b] = e * _LN2_HIGH + (e * _LN2_LOW + 2.0 * s * p)
 
 
-_PEAK, _TOTAL, _LOG_TOTAL = 0, 1, 2  # rows of the lanes scratch
-
-
 @block_kernel
 def responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits):
     """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
 
     log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
-    lanes: a (3, BLOCK) scratch buffer; scratch, scratch_bits as for exp_rows.
+    lanes: a (3, BLOCK) scratch buffer; scratch, scratch_bits as for shifted_exp_row.
     """
     n_components = log_prob.shape[0]
     for b in range(BLOCK):
@@ -111,11 +128,7 @@ def responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits):
     for b in range(BLOCK):
         lanes[_TOTAL, b] = 0.0
     for k in range(n_components):
-        for b in range(BLOCK):
-            log_prob[k, b] -= lanes[_PEAK, b]
-        exp_rows(log_prob, k, scratch, scratch_bits)
-        for b in range(BLOCK):
-            lanes[_TOTAL, b] += log_prob[k, b]
+        shifted_exp_row(log_prob, k, lanes, scratch, scratch_bits)
     log_rows(lanes, _TOTAL, lanes, _LOG_TOTAL, scratch, scratch_bits)
     log_likelihood = 0.0
     for b in range(BLOCK):

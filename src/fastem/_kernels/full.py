@@ -134,73 +134,42 @@ def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
 
 
 @block_kernel
-def _triangular_column(diff, prec_chol, k, j, tile):
-    """tile[0, b] = Σ_{i≤j} diff[i, b] U_k[i, j]: one column of y = d U_k."""
-    for b in range(BLOCK):
-        tile[0, b] = 0.0
-    for i in range(j + 1):
-        u = prec_chol[k, i, j]
-        for b in range(BLOCK):
-            tile[0, b] += diff[i, b] * u
-
-
-@block_kernel
 def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
 
     y = d U_k four columns at a time: the steps below the diagonal in register
     tiles, then the diagonal step, which also centres its four rows and adds
-    their squares; then the remaining D mod 4 columns one by one.
+    their squares. D is a multiple of four (padded: see ``_padded``).
     diff, tile and prec_chol share the working precision (the data's dtype);
     log_prob is float64.
     """
     n_components, n_features = means.shape
-    n_tiled = n_features - n_features % TILE
     for k in range(n_components):
-        if n_tiled == 0:
-            for b in range(BLOCK):
-                log_prob[k, b] = 0.0
-        for j0 in range(0, n_tiled, TILE):
+        for j0 in range(0, n_features, TILE):
             for i0 in range(0, j0, TILE):
                 _triangular_step(diff, prec_chol, k, i0, j0, tile)
             _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
-        for d in range(n_tiled, n_features):
-            mean = means[k, d]
-            for b in range(BLOCK):
-                diff[d, b] = xt[d, b] - mean
-        for j in range(n_tiled, n_features):
-            _triangular_column(diff, prec_chol, k, j, tile)
-            for b in range(BLOCK):
-                log_prob[k, b] += tile[0, b] * tile[0, b]
         for b in range(BLOCK):
             log_prob[k, b] = log_norm[k] - 0.5 * log_prob[k, b]
 
 
 @block_kernel
-def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
-    """second[s, i0+r, j0+q] += Σ_b weighted[i0+r, b] (x_{j0+q} − centres[c, j0+q]) for r, q < 4.
+def _scatter_tile(weighted, shifted, i0, j0, second, s):
+    """second[s, i0+r, j0+q] += Σ_b weighted[i0+r, b] shifted[j0+q, b] for r < 2, q < 4.
 
-    A 4×4 register tile: 16 running sums fed by 8 loads per lane. The centred
-    columns are taken from the rows (four subtractions, which run beside the
-    multiply-adds) rather than from a stored copy.
+    A 2×4 register tile: 8 running sums fed by 6 loads per lane. Small enough
+    that the sums, their operands and a second unrolled copy of the lane loop
+    stay in 16 SIMD registers (AVX2): a 4×4 tile spills to the stack there.
     """
-    m0 = centres[c, j0]
-    m1 = centres[c, j0 + 1]
-    m2 = centres[c, j0 + 2]
-    m3 = centres[c, j0 + 3]
     a00 = a01 = a02 = a03 = 0.0
     a10 = a11 = a12 = a13 = 0.0
-    a20 = a21 = a22 = a23 = 0.0
-    a30 = a31 = a32 = a33 = 0.0
     for b in range(BLOCK):
         w0 = weighted[i0, b]
         w1 = weighted[i0 + 1, b]
-        w2 = weighted[i0 + 2, b]
-        w3 = weighted[i0 + 3, b]
-        d0 = xt[j0, b] - m0
-        d1 = xt[j0 + 1, b] - m1
-        d2 = xt[j0 + 2, b] - m2
-        d3 = xt[j0 + 3, b] - m3
+        d0 = shifted[j0, b]
+        d1 = shifted[j0 + 1, b]
+        d2 = shifted[j0 + 2, b]
+        d3 = shifted[j0 + 3, b]
         a00 += w0 * d0
         a01 += w0 * d1
         a02 += w0 * d2
@@ -209,14 +178,6 @@ def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
         a11 += w1 * d1
         a12 += w1 * d2
         a13 += w1 * d3
-        a20 += w2 * d0
-        a21 += w2 * d1
-        a22 += w2 * d2
-        a23 += w2 * d3
-        a30 += w3 * d0
-        a31 += w3 * d1
-        a32 += w3 * d2
-        a33 += w3 * d3
     second[s, i0, j0] += a00
     second[s, i0, j0 + 1] += a01
     second[s, i0, j0 + 2] += a02
@@ -225,180 +186,85 @@ def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
     second[s, i0 + 1, j0 + 1] += a11
     second[s, i0 + 1, j0 + 2] += a12
     second[s, i0 + 1, j0 + 3] += a13
-    second[s, i0 + 2, j0] += a20
-    second[s, i0 + 2, j0 + 1] += a21
-    second[s, i0 + 2, j0 + 2] += a22
-    second[s, i0 + 2, j0 + 3] += a23
-    second[s, i0 + 3, j0] += a30
-    second[s, i0 + 3, j0 + 1] += a31
-    second[s, i0 + 3, j0 + 2] += a32
-    second[s, i0 + 3, j0 + 3] += a33
 
 
 @block_kernel
-def _scatter_column_edge(weighted, xt, centres, c, i0, j, second, s):
-    """second[s, i0 + r, j] += Σ_b weighted[i0 + r, b] (x_j − centres[c, j]) for r < 4."""
-    m = centres[c, j]
-    a0 = a1 = a2 = a3 = 0.0
-    for b in range(BLOCK):
-        d = xt[j, b] - m
-        a0 += weighted[i0, b] * d
-        a1 += weighted[i0 + 1, b] * d
-        a2 += weighted[i0 + 2, b] * d
-        a3 += weighted[i0 + 3, b] * d
-    second[s, i0, j] += a0
-    second[s, i0 + 1, j] += a1
-    second[s, i0 + 2, j] += a2
-    second[s, i0 + 3, j] += a3
+def _scatter_upper(weighted, shifted, second, s):
+    """second[s, i, j] += Σ_b weighted[i, b] shifted[j, b] for j ≥ i.
 
-
-@block_kernel
-def _scatter_entry(weighted, xt, centres, c, i, j, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] (x_j − centres[c, j])."""
-    m = centres[c, j]
-    acc = 0.0
-    for b in range(BLOCK):
-        acc += weighted[i, b] * (xt[j, b] - m)
-    second[s, i, j] += acc
-
-
-@block_kernel
-def _scatter_edge(weighted, xt, centres, c, second, s):
-    """The last D mod 4 columns j of the upper scatter: entries i ≤ j."""
-    n_features = xt.shape[0]
-    n_tiled = n_features - n_features % TILE
-    for j in range(n_tiled, n_features):
-        for i0 in range(0, n_tiled, TILE):
-            _scatter_column_edge(weighted, xt, centres, c, i0, j, second, s)
-        for i in range(n_tiled, j + 1):
-            _scatter_entry(weighted, xt, centres, c, i, j, second, s)
-
-
-@block_kernel
-def _scatter_upper(weighted, xt, centres, c, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] (x_j − centres[c, j]) for j ≥ i (the tied scatter).
-
-    Diagonal tiles also fill their few entries below the diagonal; the M-step
-    reads the upper triangle only.
+    Columns in groups of four, rows in pairs up to the group's last column
+    (tiles on the diagonal also fill a few entries below it; the M-step reads
+    the upper triangle only). D is a multiple of four (padded).
     """
-    n_features = xt.shape[0]
-    n_tiled = n_features - n_features % TILE
-    for i0 in range(0, n_tiled, TILE):
-        for j0 in range(i0, n_tiled, TILE):
-            _scatter_tile(weighted, xt, centres, c, i0, j0, second, s)
-    _scatter_edge(weighted, xt, centres, c, second, s)
+    n_features = shifted.shape[0]
+    for j0 in range(0, n_features, TILE):
+        for i0 in range(0, j0 + TILE, 2):
+            _scatter_tile(weighted, shifted, i0, j0, second, s)
 
 
 @block_kernel
-def _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second, s):
-    """The diagonal tile of rows and columns j0..j0+3, fused with their centring.
+def _padded(means, prec_chol):
+    """Copies of the parameters with D rounded up to a multiple of TILE, zeros in the padding.
 
-    d = x − μ_k and weighted[j0 + c, b] = w r_k d (first use of these rows:
-    stored for the tiles above this one); first[t, k, j0 + c] += Σ_b weighted;
-    second[s, j0 + r, j0 + c] += Σ_b weighted[j0 + r, b] d_{j0+c} for r ≤ c.
+    Padded features have x = μ = c = 0 and zero rows and columns of U, so they
+    add exact zeros to y, the squares and the sums: every kernel loop works on
+    whole four-feature tiles, with no edge code.
     """
-    m0 = means[k, j0]
-    m1 = means[k, j0 + 1]
-    m2 = means[k, j0 + 2]
-    m3 = means[k, j0 + 3]
-    f0 = f1 = f2 = f3 = 0.0
-    a00 = a01 = a02 = a03 = 0.0
-    a11 = a12 = a13 = 0.0
-    a22 = a23 = 0.0
-    a33 = 0.0
-    for b in range(BLOCK):
-        r = resp[k, b]
-        d0 = xt[j0, b] - m0
-        d1 = xt[j0 + 1, b] - m1
-        d2 = xt[j0 + 2, b] - m2
-        d3 = xt[j0 + 3, b] - m3
-        w0 = r * d0
-        w1 = r * d1
-        w2 = r * d2
-        w3 = r * d3
-        weighted[j0, b] = w0
-        weighted[j0 + 1, b] = w1
-        weighted[j0 + 2, b] = w2
-        weighted[j0 + 3, b] = w3
-        f0 += w0
-        f1 += w1
-        f2 += w2
-        f3 += w3
-        a00 += w0 * d0
-        a01 += w0 * d1
-        a02 += w0 * d2
-        a03 += w0 * d3
-        a11 += w1 * d1
-        a12 += w1 * d2
-        a13 += w1 * d3
-        a22 += w2 * d2
-        a23 += w2 * d3
-        a33 += w3 * d3
-    first[t, k, j0] += f0
-    first[t, k, j0 + 1] += f1
-    first[t, k, j0 + 2] += f2
-    first[t, k, j0 + 3] += f3
-    second[s, j0, j0] += a00
-    second[s, j0, j0 + 1] += a01
-    second[s, j0, j0 + 2] += a02
-    second[s, j0, j0 + 3] += a03
-    second[s, j0 + 1, j0 + 1] += a11
-    second[s, j0 + 1, j0 + 2] += a12
-    second[s, j0 + 1, j0 + 3] += a13
-    second[s, j0 + 2, j0 + 2] += a22
-    second[s, j0 + 2, j0 + 3] += a23
-    second[s, j0 + 3, j0 + 3] += a33
+    n_components, n_features = means.shape
+    n_padded = (n_features + TILE - 1) // TILE * TILE
+    padded_means = np.zeros((n_components, n_padded))
+    padded_factors = np.zeros((n_components, n_padded, n_padded), prec_chol.dtype)
+    padded_means[:, :n_features] = means
+    padded_factors[:, :n_features, :n_features] = prec_chol
+    return padded_means, padded_factors
 
 
 @block_kernel
-def _scatter_component(xt, means, resp, k, weighted, first, t, second):
-    """Component k: second[k] += Σ_b w r_k d dᵀ (upper), first[t, k] += Σ_b w r_k d, d = x − μ_k.
-
-    Column groups of four in order: the diagonal tile weights its rows, then the
-    tiles above it use them; the last D mod 4 rows and columns come after.
-    """
+def _weight_component(xt, means, resp, k, weighted, shifted, first, t):
+    """shifted = x − μ_k, weighted = w r_k (x − μ_k); first[t, k] += Σ_b weighted."""
     n_features = xt.shape[0]
-    n_tiled = n_features - n_features % TILE
-    for j0 in range(0, n_tiled, TILE):
-        _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second, k)
-        for i0 in range(0, j0, TILE):
-            _scatter_tile(weighted, xt, means, k, i0, j0, second, k)
-    if n_tiled < n_features:
-        _weight_component(xt, means, resp, k, n_tiled, weighted, first, t)
-        _scatter_edge(weighted, xt, means, k, second, k)
-
-
-@block_kernel
-def _weight_component(xt, means, resp, k, d_start, weighted, first, t):
-    """Rows d ≥ d_start: weighted = w r_k (x − μ_k); first[t, k, d] += Σ_b weighted."""
-    n_features = xt.shape[0]
-    for d in range(d_start, n_features):
+    for d in range(n_features):
         mean = means[k, d]
         acc = 0.0
         for b in range(BLOCK):
-            value = resp[k, b] * (xt[d, b] - mean)
+            value = xt[d, b] - mean
+            shifted[d, b] = value
+            value *= resp[k, b]
             weighted[d, b] = value
             acc += value
         first[t, k, d] += acc
 
 
 @block_kernel
-def _weight_rows(xt, centres, wt, weighted):
-    """weighted = w (x − c) for the tied scatter about c = centres[0]."""
+def _weight_rows(xt, centres, wt, weighted, shifted):
+    """shifted = x − c, weighted = w (x − c) for the tied scatter about c = centres[0]."""
     for d in range(xt.shape[0]):
         c = centres[0, d]
         for b in range(BLOCK):
-            weighted[d, b] = wt[b] * (xt[d, b] - c)
+            value = xt[d, b] - c
+            shifted[d, b] = value
+            weighted[d, b] = wt[b] * value
 
 
 @block_kernel
 def _stats_block(
-    xt, wt, means, resp, per_component, scatter_centre, weighted, t, resp_sum, first, second
+    xt,
+    wt,
+    means,
+    resp,
+    per_component,
+    scatter_centre,
+    weighted,
+    shifted,
+    t,
+    resp_sum,
+    first,
+    second,
 ):
     """Add one block's shifted sums (see module docstring) to task t's partials.
 
     scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
-    scatter partial.
+    scatter partial; weighted, shifted: (D, BLOCK) float64 scratch.
     """
     n_components = means.shape[0]
     for k in range(n_components):
@@ -406,13 +272,12 @@ def _stats_block(
         for b in range(BLOCK):
             acc += resp[k, b]
         resp_sum[t, k] += acc
+        _weight_component(xt, means, resp, k, weighted, shifted, first, t)
         if per_component:
-            _scatter_component(xt, means, resp, k, weighted, first, t, second)
-        else:
-            _weight_component(xt, means, resp, k, 0, weighted, first, t)
+            _scatter_upper(weighted, shifted, second, k)
     if not per_component:
-        _weight_rows(xt, scatter_centre, wt, weighted)
-        _scatter_upper(weighted, xt, scatter_centre, 0, second, 0)
+        _weight_rows(xt, scatter_centre, wt, weighted, shifted)
+        _scatter_upper(weighted, shifted, second, 0)
 
 
 @parallel_kernel
@@ -446,15 +311,19 @@ def accumulate(
     n_components = means.shape[0]
     n_tasks = (n_samples + task_rows - 1) // task_rows
     n_scatter = n_components if per_component else 1
+    padded_means, padded_factors = _padded(means, prec_chol)
+    n_padded = padded_means.shape[1]
+    scatter_centre = np.zeros((1, n_padded))
+    scatter_centre[0, :n_features] = scatter_shift
     part_loglik = np.zeros(n_tasks)
     part_resp_sum = np.zeros((n_tasks, n_components))
-    part_first = np.zeros((n_tasks, n_components, n_features))
-    part_second = np.zeros((n_tasks, n_scatter, n_features, n_features))
-    scatter_centre = scatter_shift.reshape((1, n_features))
+    part_first = np.zeros((n_tasks, n_components, n_padded))
+    part_second = np.zeros((n_tasks, n_scatter, n_padded, n_padded))
     for t in prange(n_tasks):
-        xt = np.empty((n_features, BLOCK))
-        centred = np.empty((n_features, BLOCK), X.dtype)  # x − μ_k for the log-densities
-        weighted = np.empty((n_features, BLOCK))  # w r_k (x − μ_k) for the statistics
+        xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
+        centred = np.empty((n_padded, BLOCK), X.dtype)  # x − μ_k for the log-densities
+        weighted = np.empty((n_padded, BLOCK))  # w r_k (x − μ_k) for the statistics
+        shifted = np.empty((n_padded, BLOCK))  # x − μ_k in float64 for the statistics
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
@@ -465,26 +334,27 @@ def accumulate(
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
+            _log_prob_block(xt, padded_means, padded_factors, log_norm, centred, tile, log_prob)
             part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits)
             _stats_block(
                 xt,
                 wt,
-                means,
+                padded_means,
                 log_prob,
                 per_component,
                 scatter_centre,
                 weighted,
+                shifted,
                 t,
                 part_resp_sum,
                 part_first,
                 second,
             )
-    add_partials(
+    add_partials(  # without the padding (zeros)
         part_loglik,
         part_resp_sum,
-        part_first,
-        part_second,
+        part_first[:, :, :n_features],
+        part_second[:, :, :n_features, :n_features],
         out_loglik,
         out_resp_sum,
         out_first,
@@ -498,13 +368,15 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
 
     prec_chol in X's dtype, as for ``accumulate``; out (n, K) float64.
     """
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
     n_components = means.shape[0]
     n_tasks = (n_samples + BLOCKS_PER_TASK * BLOCK - 1) // (BLOCKS_PER_TASK * BLOCK)
+    padded_means, padded_factors = _padded(means, prec_chol)
+    n_padded = padded_means.shape[1]
     no_weights = np.empty(0)
     for t in prange(n_tasks):
-        xt = np.empty((n_features, BLOCK))
-        centred = np.empty((n_features, BLOCK), X.dtype)
+        xt = np.zeros((n_padded, BLOCK))
+        centred = np.empty((n_padded, BLOCK), X.dtype)
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         tile = np.empty((TILE, BLOCK), X.dtype)
@@ -512,5 +384,5 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
         for start in range(t * BLOCKS_PER_TASK * BLOCK, stop, BLOCK):
             n_rows = min(BLOCK, stop - start)
             load_block(X, no_weights, start, n_rows, xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, centred, tile, log_prob)
+            _log_prob_block(xt, padded_means, padded_factors, log_norm, centred, tile, log_prob)
             store_block(log_prob, start, n_rows, out)
