@@ -494,10 +494,11 @@ def test_an_unchecked_call_into_a_checked_build_is_caught(compiled_backend):
     """
     if not _checked_build(compiled_backend):
         pytest.skip("kernels built without bounds checks (CI's checked job runs this)")
-    # Numba's kernel takes D from the means, Cython's from X: each is handed a D too large
-    # for the other arrays.
-    package, x_features, features = (
-        ("fastem._kernels", 3, 7) if compiled_backend == "numba" else ("fastem._cython", 7, 3)
+    # Cython's kernel takes D from X and is handed means and factors too small for it;
+    # Numba's takes K from the means (and pads D itself) and is handed one log-norm for
+    # two components.
+    package, x_features, features, n_log_norms = (
+        ("fastem._kernels", 3, 3, 1) if compiled_backend == "numba" else ("fastem._cython", 7, 3, 2)
     )
     result = subprocess.run(
         [
@@ -508,7 +509,7 @@ def test_an_unchecked_call_into_a_checked_build_is_caught(compiled_backend):
         from {package} import full
         X = np.zeros((4096, {x_features}))
         full.weighted_log_prob(X, np.zeros((2, {features})), np.ones((2, {features}, {features})),
-                               np.zeros(2), np.empty((4096, 2)))
+                               np.zeros({n_log_norms}), np.empty((4096, 2)))
         print("read out of bounds unnoticed")
     """),
         ],
