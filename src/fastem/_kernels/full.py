@@ -304,8 +304,10 @@ def accumulate(
     out_loglik (1,), out_resp_sum (K,), out_first (K, D), out_second (K or 1, D, D)
     INOUT: added to, in task order.
 
-    Helpers take whole arrays and indices, never slices: a slice costs an
-    atomic reference count, which threads would contend on.
+    Inside the parallel loop, helpers take whole arrays and indices, never
+    slices: a slice costs an atomic reference count, which threads would
+    contend on. The feature padding (``_padded``) is added before that loop and
+    dropped after it.
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
