@@ -40,6 +40,8 @@ def files(tmp_path_factory):
     np.savez(folder / "data.npz", X=X)
     (folder / "letters.csv").write_text("x,y\n1,2\n3,abc\n")
     (folder / "ragged.csv").write_text("1,2\n3,4,5\n")
+    # the short line lies past the first blocks pyarrow reads to learn the columns
+    (folder / "ragged-late.csv").write_text("x,y\n" + "1,2\n" * 40_000 + "3\n")
     (folder / "empty.csv").write_text("")
     (folder / "notes.dat").write_text("1 2\n")
     (folder / "hex.csv").write_text("0x10,2\n1,2\n3,4\n")
@@ -355,6 +357,10 @@ def test_verbose_logs_to_stderr(files):
             "column 'y' (2) holds text ('abc' on line 3)",
         ),
         (["fit", "{f}/ragged.csv", "-k", "1", "-o", "{f}/m.npz"], "line 2 has 3 fields"),
+        (
+            ["fit", "{f}/ragged-late.csv", "-k", "1", "-o", "{f}/m.npz"],
+            "ragged-late.csv: line 40002 has 1 fields where the lines before have 2",
+        ),
         (["fit", "{f}/empty.csv", "-k", "1", "-o", "{f}/m.npz"], "the file is empty"),
         (["fit", "{f}/data.npy", "-k", "0", "-o", "{f}/m.npz"], "must be >= 1"),
         (["fit", "{f}/data.npy", "-k", "5000", "-o", "{f}/m.npz"], "n_samples >= n_components"),

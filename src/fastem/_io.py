@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import csv
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -154,6 +155,10 @@ def _delimiter(path: str, head: str) -> str:
         return next((d for d in "\t;," if d in first), ",")
 
 
+# pyarrow's words for a line with another number of fields than the header's
+_FIELD_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
 class _TextSource(_Source):
     """A delimited text file read by pyarrow's streaming CSV reader."""
 
@@ -189,15 +194,15 @@ class _TextSource(_Source):
     def _reader(
         self, column_types=None, include=None, block_size: int = 1 << 16, threads: bool = False
     ):
-        """pyarrow's streaming reader (it holds a few dozen blocks of ``block_size`` bytes)."""
+        """pyarrow's streaming reader (it holds a few dozen blocks of ``block_size`` bytes).
+
+        No Python object goes into the reader's options (an ``invalid_row_handler``
+        was one): Arrow's read-ahead threads would have to take the GIL to release
+        it, and one doing so while the interpreter shuts down aborts the process
+        ("terminate called without an active exception").
+        """
         import pyarrow as pa
         from pyarrow import csv as pa_csv
-
-        self.invalid_row = None
-
-        def on_invalid_row(row):
-            self.invalid_row = row
-            return "error"
 
         types = (
             None if column_types is None else {k: getattr(pa, v)() for k, v in column_types.items()}
@@ -212,9 +217,7 @@ class _TextSource(_Source):
                 block_size=block_size,
                 use_threads=threads,  # threads read blocks ahead: memory grows with them
             ),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=self.delimiter, invalid_row_handler=on_invalid_row
-            ),
+            parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
             convert_options=pa_csv.ConvertOptions(
                 null_values=list(NA_TOKENS),
                 strings_can_be_null=True,
@@ -241,11 +244,12 @@ class _TextSource(_Source):
         ]
 
     def _error(self, error) -> DataFileError:
-        row = self.invalid_row
-        if row is not None:
+        """The file's fault behind pyarrow's ``error``: a line of another length, else its words."""
+        ragged = _FIELD_COUNT.search(str(error))
+        if ragged is not None:
             return DataFileError(
-                f"{self.path}: line {self._ragged_line(row.expected_columns)} has "
-                f"{row.actual_columns} fields where the lines before have {row.expected_columns}"
+                f"{self.path}: line {self._ragged_line(len(self.names))} has "
+                f"{ragged.group(2)} fields where the lines before have {ragged.group(1)}"
             )
         return DataFileError(f"{self.path}: {str(error).splitlines()[0]}")
 
@@ -266,28 +270,35 @@ class _TextSource(_Source):
             for name, kind in zip(include, kinds, strict=True)
         }
         block_size = max(1 << 16, budget_bytes // TEXT_BLOCK_SHARE)
-        reader = self._reader(types, include, block_size, threads)
+        reader = None
         while True:
-            try:
+            try:  # opening reads the first block: it fails as the reading does
+                if reader is None:
+                    reader = self._reader(types, include, block_size, threads)
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
             except pa.ArrowInvalid as error:
-                if self.invalid_row is None:
+                if _FIELD_COUNT.search(str(error)) is None:
                     self._find_text(chosen, kinds)
                 raise self._error(error) from None
             yield [_column(batch.column(i), kind) for i, kind in enumerate(kinds)]
 
     def _first_text_cell(self, columns: list[int]) -> tuple[int, str, int] | None:
         """(column, value, line) of the first cell of these columns that is not a number."""
+        import pyarrow as pa
+
         names = [self.names[j] for j in columns]
         row = 0
-        for batch in self._reader(dict.fromkeys(names, "string"), names):
-            for position, j in enumerate(columns):
-                for i, value in enumerate(batch.column(position).to_pylist()):
-                    if value is not None and not _is_number(value):
-                        return j, value, self.first_line + row + i
-            row += batch.num_rows
+        try:
+            for batch in self._reader(dict.fromkeys(names, "string"), names):
+                for position, j in enumerate(columns):
+                    for i, value in enumerate(batch.column(position).to_pylist()):
+                        if value is not None and not _is_number(value):
+                            return j, value, self.first_line + row + i
+                row += batch.num_rows
+        except pa.ArrowInvalid as error:  # a line of another length before any text
+            raise self._error(error) from None
         return None
 
     def _find_text(self, chosen, kinds) -> None:
