@@ -236,6 +236,17 @@ def _weight_component(xt, means, resp, k, weighted, shifted, first, t):
 
 
 @block_kernel
+def _first_moment(xt, means, resp, k, first, t):
+    """first[t, k] += Σ_b w r_k (x − μ_k): the tied scatter needs no stored rows per component."""
+    for d in range(xt.shape[0]):
+        mean = means[k, d]
+        acc = 0.0
+        for b in range(BLOCK):
+            acc += (xt[d, b] - mean) * resp[k, b]
+        first[t, k, d] += acc
+
+
+@block_kernel
 def _weight_rows(xt, centres, wt, weighted, shifted):
     """shifted = x − c, weighted = w (x − c) for the tied scatter about c = centres[0]."""
     for d in range(xt.shape[0]):
@@ -272,9 +283,11 @@ def _stats_block(
         for b in range(BLOCK):
             acc += resp[k, b]
         resp_sum[t, k] += acc
-        _weight_component(xt, means, resp, k, weighted, shifted, first, t)
         if per_component:
+            _weight_component(xt, means, resp, k, weighted, shifted, first, t)
             _scatter_upper(weighted, shifted, second, k)
+        else:
+            _first_moment(xt, means, resp, k, first, t)
     if not per_component:
         _weight_rows(xt, scatter_centre, wt, weighted, shifted)
         _scatter_upper(weighted, shifted, second, 0)
