@@ -248,16 +248,16 @@ class _TextSource(_Source):
         ragged = _FIELD_COUNT.search(str(error))
         if ragged is not None:
             return DataFileError(
-                f"{self.path}: line {self._ragged_line(len(self.names))} has "
+                f"{self.path}: line {self._ragged_line()} has "
                 f"{ragged.group(2)} fields where the lines before have {ragged.group(1)}"
             )
         return DataFileError(f"{self.path}: {str(error).splitlines()[0]}")
 
-    def _ragged_line(self, expected: int) -> int | str:
-        """The number of the first line whose field count is not ``expected`` (read again)."""
+    def _ragged_line(self) -> int | str:
+        """The number of the first line whose field count is not the first line's (read again)."""
         with open(self.path, newline="", encoding="utf-8-sig", errors="replace") as file:
             for number, fields in enumerate(csv.reader(file, delimiter=self.delimiter), 1):
-                if fields and len(fields) != expected:
+                if fields and len(fields) != len(self.names):
                     return number
         return "?"
 
