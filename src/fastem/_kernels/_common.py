@@ -33,14 +33,16 @@ BLOCKS_PER_TASK = 16  # blocks per task where no reduction needs a fixed split (
 
 def parallel_kernel(function):
     """A multi-threaded kernel (``prange`` over tasks or blocks)."""
-    return njit(parallel=True, cache=CACHE, fastmath=FASTMATH, nogil=True)(function)
+    return njit(parallel=True, cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")(
+        function
+    )
 
 
 def block_kernel(function=None, *, fastmath=FASTMATH):
     """A serial helper called from inside a parallel kernel (inlined by LLVM)."""
     if function is None:
         return lambda f: block_kernel(f, fastmath=fastmath)
-    return njit(cache=CACHE, fastmath=fastmath, nogil=True)(function)
+    return njit(cache=CACHE, fastmath=fastmath, nogil=True, error_model="numpy")(function)
 
 
 @block_kernel

@@ -15,6 +15,10 @@ log(x), 1 ≤ x < 2⁵³ (arguments are Σ_k exp(l_k − max_l) ≥ 1):
     log m = 2 atanh s = 2 (s + s³/3 + s⁵/5 + …), |s| < 0.172, to s²¹.
 """
 
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from ._common import BLOCK, FASTMATH_ORDERED, block_kernel
 
 _LN2_HIGH = 0.6931471803691238  # ln 2 to 32 bits: n · _LN2_HIGH is exact for |n| < 2²¹
@@ -31,24 +35,44 @@ _EXPONENT_SHIFTER_BITS = 0x4330000000000000  # its bits
 _PEAK, _TOTAL, _LOG_TOTAL = 0, 1, 2  # rows of responsibilities_block's lanes scratch
 
 
+@intrinsic
+def _bits(typingctx, value):
+    """The int64 with value's bits (a register move: no memory, no conversion)."""
+    if value != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, bits):
+    """The float64 with these bits (the inverse of ``_bits``)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
 @block_kernel(fastmath=FASTMATH_ORDERED)
-def shifted_exp_row(x, row, lanes, scratch, scratch_bits):
+def shifted_exp_row(x, row, lanes):
     """x[row, b] ← exp(x[row, b] − m_b) and Σ_b += x[row, b], for x ≤ m.
 
     m = lanes[_PEAK] and Σ = lanes[_TOTAL] (the rows of responsibilities_block's
-    scratch: the shift and the sum are fused into the passes the exp makes).
-    scratch: a float64 BLOCK buffer and scratch_bits its int64 view (made once
-    per task: a view taken here would cost an atomic reference count per call).
+    scratch: the shift and the sum are fused into the exp's one pass).
     n = round(x / ln2) is taken as t − S with t = x / ln2 + S, S = 1.5 · 2⁵²: t's
     low mantissa bits then hold n as an integer, and 2ⁿ is (bits(t) + 1023) << 52
     — integer adds and shifts only, which SIMD units have (no float ↔ int64
     conversion, which AVX2 lacks and would make the loop scalar).
     """
     for b in range(BLOCK):
-        x[row, b] -= lanes[_PEAK, b]
-        v = max(x[row, b], _EXP_UNDERFLOW)
+        v = max(x[row, b] - lanes[_PEAK, b], _EXP_UNDERFLOW)
         shifted = v * _INV_LN2 + _ROUND_SHIFTER
-        scratch[b] = shifted
         n = shifted - _ROUND_SHIFTER
         r = (v - n * _LN2_HIGH) - n * _LN2_LOW
         p = 1.0 / 6227020800.0
@@ -65,34 +89,26 @@ def shifted_exp_row(x, row, lanes, scratch, scratch_bits):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        x[row, b] = 0.0 if x[row, b] <= _EXP_UNDERFLOW else p  # NaN stays NaN
-    for b in range(BLOCK):
-        scratch_bits[b] = (scratch_bits[b] + _EXPONENT_BIAS) << _MANTISSA_BITS  # 2ⁿ
-    for b in range(BLOCK):
-        x[row, b] *= scratch[b]
-        lanes[_TOTAL, b] += x[row, b]
+        scale = _from_bits((_bits(shifted) + _EXPONENT_BIAS) << _MANTISSA_BITS)  # 2ⁿ
+        value = 0.0 if v <= _EXP_UNDERFLOW else p * scale  # NaN stays NaN
+        x[row, b] = value
+        lanes[_TOTAL, b] += value
 
 
 @block_kernel(fastmath=FASTMATH_ORDERED)
-def log_rows(x, row, out, out_row, scratch, scratch_bits):
-    """out[out_row, b] = log(x[row, b]) for 1 ≤ x < 2⁵³ (scratch as for shifted_exp_row).
+def log_rows(x, row, out, out_row):
+    """out[out_row, b] = log(x[row, b]) for 1 ≤ x < 2⁵³.
 
     The exponent field e of x becomes a double as bits(2⁵² + e) − 2⁵² and the
     mantissa m by replacing the exponent field: integer ops and one
     subtraction, all SIMD on AVX2 (which has no int64 → float conversion).
     """
     for b in range(BLOCK):
-        scratch[b] = x[row, b]
-    for b in range(BLOCK):
-        scratch_bits[b] = (scratch_bits[b] >> _MANTISSA_BITS) | _EXPONENT_SHIFTER_BITS
-    for b in range(BLOCK):
-        out[out_row, b] = scratch[b] - (_EXPONENT_SHIFTER + _EXPONENT_BIAS)  # e, unbiased
-        scratch[b] = x[row, b]
-    for b in range(BLOCK):
-        scratch_bits[b] = (scratch_bits[b] & _MANTISSA_MASK) | (_EXPONENT_BIAS << _MANTISSA_BITS)
-    for b in range(BLOCK):
-        m = scratch[b]
-        e = out[out_row, b]
+        bits = _bits(x[row, b])
+        e = _from_bits((bits >> _MANTISSA_BITS) | _EXPONENT_SHIFTER_BITS) - (
+            _EXPONENT_SHIFTER + _EXPONENT_BIAS
+        )  # the unbiased exponent
+        m = _from_bits((bits & _MANTISSA_MASK) | (_EXPONENT_BIAS << _MANTISSA_BITS))
         if m > 2.0 * _SQRT_HALF:
             m *= 0.5
             e += 1.0
@@ -113,11 +129,11 @@ def log_rows(x, row, out, out_row, scratch, scratch_bits):
 
 
 @block_kernel
-def responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits):
+def responsibilities_block(log_prob, wt, lanes):
     """Turn log_prob (K, BLOCK) into w·r in place and return Σ_b w_b log p(x_b).
 
     log p(x) = m + log Σ_k exp(l_k − m) with m = max_k l_k;  r_k = exp(l_k − m) / Σ.
-    lanes: a (3, BLOCK) scratch buffer; scratch, scratch_bits as for shifted_exp_row.
+    lanes: a (3, BLOCK) scratch buffer.
     """
     n_components = log_prob.shape[0]
     for b in range(BLOCK):
@@ -128,8 +144,8 @@ def responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits):
     for b in range(BLOCK):
         lanes[_TOTAL, b] = 0.0
     for k in range(n_components):
-        shifted_exp_row(log_prob, k, lanes, scratch, scratch_bits)
-    log_rows(lanes, _TOTAL, lanes, _LOG_TOTAL, scratch, scratch_bits)
+        shifted_exp_row(log_prob, k, lanes)
+    log_rows(lanes, _TOTAL, lanes, _LOG_TOTAL)
     log_likelihood = 0.0
     for b in range(BLOCK):
         log_likelihood += wt[b] * (lanes[_PEAK, b] + lanes[_LOG_TOTAL, b])

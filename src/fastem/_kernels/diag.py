@@ -96,13 +96,11 @@ def accumulate(
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
-        scratch = np.empty(BLOCK)
-        scratch_bits = scratch.view(np.int64)
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
             _log_prob_block(xt, means, prec_chol, log_norm, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
             _stats_block(xt, means, log_prob, t, part_resp_sum, part_first, part_second)
     add_partials(
         part_loglik,

@@ -343,14 +343,12 @@ def accumulate(
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
         tile = np.empty((TILE, BLOCK), X.dtype)
-        scratch = np.empty(BLOCK)
-        scratch_bits = scratch.view(np.int64)
         second = part_second[t]
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
             _log_prob_block(xt, padded_means, padded_factors, log_norm, centred, tile, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes, scratch, scratch_bits)
+            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
             _stats_block(
                 xt,
                 wt,
