@@ -189,16 +189,16 @@ def _scatter_tile(weighted, shifted, i0, j0, second, s):
 
 
 @block_kernel
-def _scatter_upper(weighted, shifted, second, s):
+def _scatter_upper(weighted, shifted, n_features, second, s):
     """second[s, i, j] += Σ_b weighted[i, b] shifted[j, b] for j ≥ i.
 
     Columns in groups of four, rows in pairs up to the group's last column
     (tiles on the diagonal also fill a few entries below it; the M-step reads
-    the upper triangle only). D is a multiple of four (padded).
+    the upper triangle only). The rows are padded to a multiple of four with
+    zeros; pairs of padding rows only (i ≥ n_features) are skipped.
     """
-    n_features = shifted.shape[0]
     for j0 in range(0, n_features, TILE):
-        for i0 in range(0, j0 + TILE, 2):
+        for i0 in range(0, min(j0 + TILE, n_features), 2):
             _scatter_tile(weighted, shifted, i0, j0, second, s)
 
 
@@ -220,9 +220,11 @@ def _padded(means, prec_chol):
 
 
 @block_kernel
-def _weight_component(xt, means, resp, k, weighted, shifted, first, t):
-    """shifted = x − μ_k, weighted = w r_k (x − μ_k); first[t, k] += Σ_b weighted."""
-    n_features = xt.shape[0]
+def _weight_component(xt, means, resp, k, n_features, weighted, shifted, first, t):
+    """shifted = x − μ_k, weighted = w r_k (x − μ_k); first[t, k] += Σ_b weighted.
+
+    Only the first n_features rows: the padding rows stay zero.
+    """
     for d in range(n_features):
         mean = means[k, d]
         acc = 0.0
@@ -236,9 +238,9 @@ def _weight_component(xt, means, resp, k, weighted, shifted, first, t):
 
 
 @block_kernel
-def _first_moment(xt, means, resp, k, first, t):
+def _first_moment(xt, means, resp, k, n_features, first, t):
     """first[t, k] += Σ_b w r_k (x − μ_k): the tied scatter needs no stored rows per component."""
-    for d in range(xt.shape[0]):
+    for d in range(n_features):
         mean = means[k, d]
         acc = 0.0
         for b in range(BLOCK):
@@ -247,9 +249,12 @@ def _first_moment(xt, means, resp, k, first, t):
 
 
 @block_kernel
-def _weight_rows(xt, centres, wt, weighted, shifted):
-    """shifted = x − c, weighted = w (x − c) for the tied scatter about c = centres[0]."""
-    for d in range(xt.shape[0]):
+def _weight_rows(xt, centres, wt, n_features, weighted, shifted):
+    """shifted = x − c, weighted = w (x − c) for the tied scatter about c = centres[0].
+
+    Only the first n_features rows: the padding rows stay zero.
+    """
+    for d in range(n_features):
         c = centres[0, d]
         for b in range(BLOCK):
             value = xt[d, b] - c
@@ -265,6 +270,7 @@ def _stats_block(
     resp,
     per_component,
     scatter_centre,
+    n_features,
     weighted,
     shifted,
     t,
@@ -275,7 +281,8 @@ def _stats_block(
     """Add one block's shifted sums (see module docstring) to task t's partials.
 
     scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
-    scatter partial; weighted, shifted: (D, BLOCK) float64 scratch.
+    scatter partial; weighted, shifted: (D, BLOCK) float64 scratch, D padded,
+    whose rows from n_features (the real feature count) on are zero.
     """
     n_components = means.shape[0]
     for k in range(n_components):
@@ -284,13 +291,13 @@ def _stats_block(
             acc += resp[k, b]
         resp_sum[t, k] += acc
         if per_component:
-            _weight_component(xt, means, resp, k, weighted, shifted, first, t)
-            _scatter_upper(weighted, shifted, second, k)
+            _weight_component(xt, means, resp, k, n_features, weighted, shifted, first, t)
+            _scatter_upper(weighted, shifted, n_features, second, k)
         else:
-            _first_moment(xt, means, resp, k, first, t)
+            _first_moment(xt, means, resp, k, n_features, first, t)
     if not per_component:
-        _weight_rows(xt, scatter_centre, wt, weighted, shifted)
-        _scatter_upper(weighted, shifted, second, 0)
+        _weight_rows(xt, scatter_centre, wt, n_features, weighted, shifted)
+        _scatter_upper(weighted, shifted, n_features, second, 0)
 
 
 @parallel_kernel
@@ -337,8 +344,8 @@ def accumulate(
     for t in prange(n_tasks):
         xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
         centred = np.empty((n_padded, BLOCK), X.dtype)  # x − μ_k for the log-densities
-        weighted = np.empty((n_padded, BLOCK))  # w r_k (x − μ_k) for the statistics
-        shifted = np.empty((n_padded, BLOCK))  # x − μ_k in float64 for the statistics
+        weighted = np.zeros((n_padded, BLOCK))  # w r_k (x − μ_k) for the statistics
+        shifted = np.zeros((n_padded, BLOCK))  # x − μ_k in float64 for the statistics
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
@@ -356,6 +363,7 @@ def accumulate(
                 log_prob,
                 per_component,
                 scatter_centre,
+                n_features,
                 weighted,
                 shifted,
                 t,
