@@ -134,21 +134,64 @@ def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
 
 
 @block_kernel
-def _log_prob_block(xt, means, prec_chol, log_norm, diff, tile, log_prob):
+def _small_diagonal(xt, means, prec_chol, k, n_features, diff, squares, s):
+    """``_triangular_diagonal`` when D < 4: one group, its real columns only.
+
+    The padding columns' y and squares are exact zeros, so leaving them out
+    changes nothing but the work (for D = 2: 3 multiply-adds, not 10).
+    """
+    for c in range(n_features):
+        mean = means[k, c]
+        for b in range(BLOCK):
+            diff[c, b] = xt[c, b] - mean
+    u00 = prec_chol[k, 0, 0]
+    u01 = prec_chol[k, 0, 1]
+    u02 = prec_chol[k, 0, 2]
+    u11 = prec_chol[k, 1, 1]
+    u12 = prec_chol[k, 1, 2]
+    u22 = prec_chol[k, 2, 2]
+    if n_features == 1:
+        for b in range(BLOCK):
+            y0 = diff[0, b] * u00
+            squares[s, b] = y0 * y0
+    elif n_features == 2:
+        for b in range(BLOCK):
+            d0 = diff[0, b]
+            d1 = diff[1, b]
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            squares[s, b] = y0 * y0 + y1 * y1
+    else:
+        for b in range(BLOCK):
+            d0 = diff[0, b]
+            d1 = diff[1, b]
+            d2 = diff[2, b]
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            y2 = d0 * u02 + d1 * u12 + d2 * u22
+            squares[s, b] = y0 * y0 + y1 * y1 + y2 * y2
+
+
+@block_kernel
+def _log_prob_block(xt, means, prec_chol, log_norm, n_features, diff, tile, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
 
     y = d U_k four columns at a time: the steps below the diagonal in register
     tiles, then the diagonal step, which also centres its four rows and adds
-    their squares. D is a multiple of four (padded: see ``_padded``).
+    their squares. D is padded to a multiple of four (see ``_padded``);
+    n_features is the real D (below four, only its columns are computed).
     diff, tile and prec_chol share the working precision (the data's dtype);
     log_prob is float64.
     """
-    n_components, n_features = means.shape
+    n_components = means.shape[0]
     for k in range(n_components):
         for j0 in range(0, n_features, TILE):
             for i0 in range(0, j0, TILE):
                 _triangular_step(diff, prec_chol, k, i0, j0, tile)
-            _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
+            if n_features < TILE:
+                _small_diagonal(xt, means, prec_chol, k, n_features, diff, log_prob, k)
+            else:
+                _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
         for b in range(BLOCK):
             log_prob[k, b] = log_norm[k] - 0.5 * log_prob[k, b]
 
@@ -354,7 +397,9 @@ def accumulate(
         stop = min((t + 1) * task_rows, n_samples)
         for start in range(t * task_rows, stop, BLOCK):
             load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, padded_means, padded_factors, log_norm, centred, tile, log_prob)
+            _log_prob_block(
+                xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
+            )
             part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
             _stats_block(
                 xt,
@@ -389,7 +434,7 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
 
     prec_chol in X's dtype, as for ``accumulate``; out (n, K) float64.
     """
-    n_samples = X.shape[0]
+    n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_tasks = (n_samples + BLOCKS_PER_TASK * BLOCK - 1) // (BLOCKS_PER_TASK * BLOCK)
     padded_means, padded_factors = _padded(means, prec_chol)
@@ -405,5 +450,7 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
         for start in range(t * BLOCKS_PER_TASK * BLOCK, stop, BLOCK):
             n_rows = min(BLOCK, stop - start)
             load_block(X, no_weights, start, n_rows, xt, wt)
-            _log_prob_block(xt, padded_means, padded_factors, log_norm, centred, tile, log_prob)
+            _log_prob_block(
+                xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
+            )
             store_block(log_prob, start, n_rows, out)
