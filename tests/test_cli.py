@@ -511,6 +511,14 @@ def test_bench_compares_the_bayesian_mixture_with_sklearn():
         assert fastem_s > 0 and sklearn_s > 0
 
 
+def test_a_time_per_iteration_below_the_noise_is_measured_again(monkeypatch):
+    from fastem import _bench_cases
+
+    fits = iter([1.0, 1.5, 2.0, 1.0])  # (long, short) fit seconds: −0.5 s, then 1.0 s
+    monkeypatch.setattr(_bench_cases, "_fit_seconds", lambda *args: next(fits))
+    assert _bench_cases.time_per_iteration(None, None, None, None, 1, 2, 1) == [1.0]
+
+
 @pytest.fixture(scope="module")
 def holed_csv(tmp_path_factory):
     """A table with NA, empty and '?' cells, and the same values with NaN."""
