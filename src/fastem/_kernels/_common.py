@@ -31,18 +31,22 @@ BLOCK = 256  # rows per block: 64 AVX2 (32 AVX-512) float64 vectors per row of t
 BLOCKS_PER_TASK = 16  # blocks per task where no reduction needs a fixed split (predict)
 
 
+# Every kernel's other compile options. error_model="numpy": IEEE division (x / 0
+# gives ±inf or NaN). Numba's default, Python's rule, tests every divisor for zero
+# to raise, and that branch keeps a loop with a division from becoming SIMD code.
+_JIT = {"cache": CACHE, "nogil": True, "error_model": "numpy"}
+
+
 def parallel_kernel(function):
     """A multi-threaded kernel (``prange`` over tasks or blocks)."""
-    return njit(parallel=True, cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")(
-        function
-    )
+    return njit(parallel=True, fastmath=FASTMATH, **_JIT)(function)
 
 
 def block_kernel(function=None, *, fastmath=FASTMATH):
     """A serial helper called from inside a parallel kernel (inlined by LLVM)."""
     if function is None:
         return lambda f: block_kernel(f, fastmath=fastmath)
-    return njit(cache=CACHE, fastmath=fastmath, nogil=True, error_model="numpy")(function)
+    return njit(fastmath=fastmath, **_JIT)(function)
 
 
 @block_kernel
