@@ -15,7 +15,7 @@ log(x), 1 ≤ x < 2⁵³: x = 2ᵉ m, m in [√½, √2), log m = 2 atanh((m −
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport floor, fma
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 cdef extern from *:
@@ -35,6 +35,10 @@ cdef extern from *:
     static const double FASTEM_SQRT_TWO = 1.4142135623730951;
     static const int64_t FASTEM_MANTISSA_MASK = ((int64_t) 1 << 52) - 1;
     static const int64_t FASTEM_EXPONENT_ONE = (int64_t) 1023 << 52;
+    /* 2^52 + 1023: an integer i in [-1023, 2^52 - 1023) plus this is exact, and the
+       sum's low 52 bits hold i + 1023 (the biased exponent); its bits are: */
+    static const double FASTEM_EXPONENT_SHIFTER = 4503599627371519.0;
+    static const uint64_t FASTEM_EXPONENT_SHIFTER_HIGH = (uint64_t) 0x4330000000000000;
     """
     double from_bits "fastem_from_bits"(int64_t bits) noexcept nogil
     int64_t to_bits "fastem_to_bits"(double x) noexcept nogil
@@ -45,6 +49,8 @@ cdef extern from *:
     const double SQRT_TWO "FASTEM_SQRT_TWO"
     const int64_t MANTISSA_MASK "FASTEM_MANTISSA_MASK"
     const int64_t EXPONENT_ONE "FASTEM_EXPONENT_ONE"
+    const double EXPONENT_SHIFTER "FASTEM_EXPONENT_SHIFTER"
+    const uint64_t EXPONENT_SHIFTER_HIGH "FASTEM_EXPONENT_SHIFTER_HIGH"
 
 cdef enum:
     BLOCK = 128  # rows per block: 16 AVX-512 double vectors per row
@@ -124,7 +130,12 @@ cdef inline void store_block(const double* log_prob, Py_ssize_t n_components, Py
 
 
 cdef inline void exp_lanes(double* x) noexcept nogil:
-    """x[b] ← exp(x[b]) for x ≤ 0."""
+    """x[b] ← exp(x[b]) for x ≤ 0.
+
+    2ⁿ is built without a float → int64 conversion (which AVX2 lacks, and which
+    kept this loop scalar): n + (2⁵² + 1023) is exact and holds n + 1023 in its
+    low mantissa bits, which a shift by 52 moves into the exponent field.
+    """
     cdef Py_ssize_t b
     cdef double v, n, r, p, scale
     for b in range(BLOCK):
@@ -145,18 +156,22 @@ cdef inline void exp_lanes(double* x) noexcept nogil:
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        scale = from_bits((<int64_t> n + 1023) << 52) if x[b] > EXP_UNDERFLOW else 0.0
-        x[b] = p * scale
+        scale = from_bits(<int64_t> (<uint64_t> to_bits(n + EXPONENT_SHIFTER) << 52))
+        x[b] = p * scale if x[b] > EXP_UNDERFLOW else 0.0
 
 
 cdef inline void log_lanes(const double* x, double* out) noexcept nogil:
-    """out[b] = log(x[b]) for 1 ≤ x < 2⁵³."""
+    """out[b] = log(x[b]) for 1 ≤ x < 2⁵³.
+
+    The exponent field e becomes a double as bits(2⁵² + e) − (2⁵² + 1023):
+    integer ops and one subtraction, no int64 → float conversion (see exp_lanes).
+    """
     cdef Py_ssize_t b
     cdef int64_t bits
     cdef double e, m, s, s2, p
     for b in range(BLOCK):
         bits = to_bits(x[b])
-        e = <double> ((bits >> 52) - 1023)
+        e = from_bits(<int64_t> ((<uint64_t> bits >> 52) | EXPONENT_SHIFTER_HIGH)) - EXPONENT_SHIFTER
         m = from_bits((bits & MANTISSA_MASK) | EXPONENT_ONE)
         e = e + 1.0 if m > SQRT_TWO else e
         m = m * 0.5 if m > SQRT_TWO else m
