@@ -36,8 +36,9 @@ cdef extern from *:
     static const int64_t FASTEM_MANTISSA_MASK = ((int64_t) 1 << 52) - 1;
     static const int64_t FASTEM_EXPONENT_ONE = (int64_t) 1023 << 52;
     /* 2^52 + 1023: an integer i in [-1023, 2^52 - 1023) plus this is exact, and the
-       sum's low 52 bits hold i + 1023 (the biased exponent); its bits are: */
+       sum's low 52 bits hold i + 1023 (the biased exponent) */
     static const double FASTEM_EXPONENT_SHIFTER = 4503599627371519.0;
+    /* the bits of 2^52: OR-ed with a biased exponent e < 2^52 they make the double 2^52 + e */
     static const uint64_t FASTEM_EXPONENT_SHIFTER_HIGH = (uint64_t) 0x4330000000000000;
     """
     double from_bits "fastem_from_bits"(int64_t bits) noexcept nogil
@@ -171,7 +172,8 @@ cdef inline void log_lanes(const double* x, double* out) noexcept nogil:
     cdef double e, m, s, s2, p
     for b in range(BLOCK):
         bits = to_bits(x[b])
-        e = from_bits(<int64_t> ((<uint64_t> bits >> 52) | EXPONENT_SHIFTER_HIGH)) - EXPONENT_SHIFTER
+        e = (from_bits(<int64_t> ((<uint64_t> bits >> 52) | EXPONENT_SHIFTER_HIGH))
+             - EXPONENT_SHIFTER)
         m = from_bits((bits & MANTISSA_MASK) | EXPONENT_ONE)
         e = e + 1.0 if m > SQRT_TWO else e
         m = m * 0.5 if m > SQRT_TWO else m
