@@ -21,6 +21,7 @@ from ._common import (
     load_block,
     parallel_kernel,
     store_block,
+    task_groups,
 )
 from ._math import responsibilities_block
 
@@ -91,17 +92,19 @@ def accumulate(
     part_resp_sum = np.zeros((n_tasks, n_components))
     part_first = np.zeros((n_tasks, n_components, n_features))
     part_second = np.zeros((n_tasks, n_components, n_features))
-    for t in prange(n_tasks):
+    group = task_groups(n_tasks)
+    for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
-        stop = min((t + 1) * task_rows, n_samples)
-        for start in range(t * task_rows, stop, BLOCK):
-            load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(xt, means, prec_chol, log_norm, log_prob)
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
-            _stats_block(xt, means, log_prob, t, part_resp_sum, part_first, part_second)
+        for t in range(g * group, min((g + 1) * group, n_tasks)):
+            stop = min((t + 1) * task_rows, n_samples)
+            for start in range(t * task_rows, stop, BLOCK):
+                load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
+                _log_prob_block(xt, means, prec_chol, log_norm, log_prob)
+                part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
+                _stats_block(xt, means, log_prob, t, part_resp_sum, part_first, part_second)
     add_partials(
         part_loglik,
         part_resp_sum,

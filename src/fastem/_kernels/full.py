@@ -29,6 +29,7 @@ from ._common import (
     load_block,
     parallel_kernel,
     store_block,
+    task_groups,
 )
 from ._math import responsibilities_block
 
@@ -134,42 +135,49 @@ def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
 
 
 @block_kernel
-def _small_diagonal(xt, means, prec_chol, k, n_features, diff, squares, s):
-    """``_triangular_diagonal`` when D < 4: one group, its real columns only.
+def _small_log_prob(xt, means, prec_chol, log_norm, k, n_features, diff, log_prob):
+    """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² when D < 4, in one lane loop.
 
-    The padding columns' y and squares are exact zeros, so leaving them out
-    changes nothing but the work (for D = 2: 3 multiply-adds, not 10).
+    Only the real columns (for D = 2: 3 multiply-adds, not the tile's 10). x − μ
+    is stored in the working precision and read back as stored, as in
+    ``_triangular_diagonal`` (LLVM keeps the value in a register).
     """
-    for c in range(n_features):
-        mean = means[k, c]
-        for b in range(BLOCK):
-            diff[c, b] = xt[c, b] - mean
+    m0 = means[k, 0]
+    m1 = means[k, 1]
+    m2 = means[k, 2]
     u00 = prec_chol[k, 0, 0]
     u01 = prec_chol[k, 0, 1]
     u02 = prec_chol[k, 0, 2]
     u11 = prec_chol[k, 1, 1]
     u12 = prec_chol[k, 1, 2]
     u22 = prec_chol[k, 2, 2]
+    norm = log_norm[k]
     if n_features == 1:
         for b in range(BLOCK):
+            diff[0, b] = xt[0, b] - m0
             y0 = diff[0, b] * u00
-            squares[s, b] = y0 * y0
+            log_prob[k, b] = norm - 0.5 * (y0 * y0)
     elif n_features == 2:
         for b in range(BLOCK):
+            diff[0, b] = xt[0, b] - m0
+            diff[1, b] = xt[1, b] - m1
             d0 = diff[0, b]
             d1 = diff[1, b]
             y0 = d0 * u00
             y1 = d0 * u01 + d1 * u11
-            squares[s, b] = y0 * y0 + y1 * y1
+            log_prob[k, b] = norm - 0.5 * (y0 * y0 + y1 * y1)
     else:
         for b in range(BLOCK):
+            diff[0, b] = xt[0, b] - m0
+            diff[1, b] = xt[1, b] - m1
+            diff[2, b] = xt[2, b] - m2
             d0 = diff[0, b]
             d1 = diff[1, b]
             d2 = diff[2, b]
             y0 = d0 * u00
             y1 = d0 * u01 + d1 * u11
             y2 = d0 * u02 + d1 * u12 + d2 * u22
-            squares[s, b] = y0 * y0 + y1 * y1 + y2 * y2
+            log_prob[k, b] = norm - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
 
 
 @block_kernel
@@ -185,13 +193,13 @@ def _log_prob_block(xt, means, prec_chol, log_norm, n_features, diff, tile, log_
     """
     n_components = means.shape[0]
     for k in range(n_components):
+        if n_features < TILE:
+            _small_log_prob(xt, means, prec_chol, log_norm, k, n_features, diff, log_prob)
+            continue
         for j0 in range(0, n_features, TILE):
             for i0 in range(0, j0, TILE):
                 _triangular_step(diff, prec_chol, k, i0, j0, tile)
-            if n_features < TILE:
-                _small_diagonal(xt, means, prec_chol, k, n_features, diff, log_prob, k)
-            else:
-                _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
+            _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
         for b in range(BLOCK):
             log_prob[k, b] = log_norm[k] - 0.5 * log_prob[k, b]
 
@@ -281,6 +289,73 @@ def _weight_component(xt, means, resp, k, n_features, weighted, shifted, first, 
 
 
 @block_kernel
+def _small_component(xt, means, resp, k, n_features, t, resp_sum, first, second):
+    """One component's sums when D < 4, in one lane loop (no stored rows).
+
+    With d = x − μ_k and w r_k = resp[k]: R_k += Σ w r_k, first[t, k] += Σ w r_k d
+    and second[k, i, j] += Σ w r_k d_i d_j for i ≤ j < D. The padding rows and
+    columns are left alone (the tiled path adds exact zeros there).
+    """
+    m0 = means[k, 0]
+    m1 = means[k, 1]
+    m2 = means[k, 2]
+    r_sum = f0 = f1 = f2 = 0.0
+    s00 = s01 = s02 = s11 = s12 = s22 = 0.0
+    if n_features == 1:
+        for b in range(BLOCK):
+            r = resp[k, b]
+            d0 = xt[0, b] - m0
+            w0 = r * d0
+            r_sum += r
+            f0 += w0
+            s00 += w0 * d0
+    elif n_features == 2:
+        for b in range(BLOCK):
+            r = resp[k, b]
+            d0 = xt[0, b] - m0
+            d1 = xt[1, b] - m1
+            w0 = r * d0
+            w1 = r * d1
+            r_sum += r
+            f0 += w0
+            f1 += w1
+            s00 += w0 * d0
+            s01 += w0 * d1
+            s11 += w1 * d1
+    else:
+        for b in range(BLOCK):
+            r = resp[k, b]
+            d0 = xt[0, b] - m0
+            d1 = xt[1, b] - m1
+            d2 = xt[2, b] - m2
+            w0 = r * d0
+            w1 = r * d1
+            w2 = r * d2
+            r_sum += r
+            f0 += w0
+            f1 += w1
+            f2 += w2
+            s00 += w0 * d0
+            s01 += w0 * d1
+            s02 += w0 * d2
+            s11 += w1 * d1
+            s12 += w1 * d2
+            s22 += w2 * d2
+    resp_sum[t, k] += r_sum
+    first[t, k, 0] += f0
+    second[k, 0, 0] += s00
+    if n_features > 1:
+        first[t, k, 1] += f1
+        second[k, 0, 1] += s01
+        second[k, 1, 1] += s11
+    if n_features > 2:
+        first[t, k, 2] += f2
+        second[k, 0, 2] += s02
+        second[k, 1, 2] += s12
+        second[k, 2, 2] += s22
+
+
+@block_kernel
 def _first_moment(xt, means, resp, k, n_features, first, t):
     """first[t, k] += Σ_b w r_k (x − μ_k): the tied scatter needs no stored rows per component."""
     for d in range(n_features):
@@ -325,10 +400,14 @@ def _stats_block(
 
     scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
     scatter partial; weighted, shifted: (D, BLOCK) float64 scratch, D padded,
-    whose rows from n_features (the real feature count) on are zero.
+    whose rows from n_features (the real feature count) on are zero. Below four
+    features each component's sums take one lane loop (``_small_component``).
     """
     n_components = means.shape[0]
     for k in range(n_components):
+        if per_component and n_features < TILE:
+            _small_component(xt, means, resp, k, n_features, t, resp_sum, first, second)
+            continue
         acc = 0.0
         for b in range(BLOCK):
             acc += resp[k, b]
@@ -384,7 +463,8 @@ def accumulate(
     part_resp_sum = np.zeros((n_tasks, n_components))
     part_first = np.zeros((n_tasks, n_components, n_padded))
     part_second = np.zeros((n_tasks, n_scatter, n_padded, n_padded))
-    for t in prange(n_tasks):
+    group = task_groups(n_tasks)
+    for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
         centred = np.empty((n_padded, BLOCK), X.dtype)  # x − μ_k for the log-densities
         weighted = np.zeros((n_padded, BLOCK))  # w r_k (x − μ_k) for the statistics
@@ -393,29 +473,30 @@ def accumulate(
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
         tile = np.empty((TILE, BLOCK), X.dtype)
-        second = part_second[t]
-        stop = min((t + 1) * task_rows, n_samples)
-        for start in range(t * task_rows, stop, BLOCK):
-            load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
-            _log_prob_block(
-                xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
-            )
-            part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
-            _stats_block(
-                xt,
-                wt,
-                padded_means,
-                log_prob,
-                per_component,
-                scatter_centre,
-                n_features,
-                weighted,
-                shifted,
-                t,
-                part_resp_sum,
-                part_first,
-                second,
-            )
+        for t in range(g * group, min((g + 1) * group, n_tasks)):
+            second = part_second[t]
+            stop = min((t + 1) * task_rows, n_samples)
+            for start in range(t * task_rows, stop, BLOCK):
+                load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
+                _log_prob_block(
+                    xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
+                )
+                part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
+                _stats_block(
+                    xt,
+                    wt,
+                    padded_means,
+                    log_prob,
+                    per_component,
+                    scatter_centre,
+                    n_features,
+                    weighted,
+                    shifted,
+                    t,
+                    part_resp_sum,
+                    part_first,
+                    second,
+                )
     add_partials(  # without the padding (zeros)
         part_loglik,
         part_resp_sum,
