@@ -104,11 +104,51 @@ cdef inline Lanes lanes_alloc(Py_ssize_t n_features, Py_ssize_t n_components) no
     return lanes
 
 
+cdef inline void _load_rows(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                            Py_ssize_t n_features, Py_ssize_t start, double* xt) noexcept nogil:
+    """xt[d, b] = X[start + b, d] for a whole block: four features per lane loop.
+
+    Each loop reads a fixed group of columns from every row, so the compiler
+    loads them as vectors and transposes in registers (a loop over all columns
+    of a row, of unknown length, reads one element at a time).
+    """
+    cdef Py_ssize_t b, d
+    cdef Py_ssize_t n_grouped = n_features - n_features % 4
+    cdef const floating* row
+    for d in range(0, n_grouped, 4):
+        for b in range(BLOCK):
+            row = X + (start + b) * row_stride + d * col_stride
+            xt[d * BLOCK + b] = row[0]
+            xt[(d + 1) * BLOCK + b] = row[col_stride]
+            xt[(d + 2) * BLOCK + b] = row[2 * col_stride]
+            xt[(d + 3) * BLOCK + b] = row[3 * col_stride]
+    d = n_grouped
+    if n_features - d == 1:
+        for b in range(BLOCK):
+            xt[d * BLOCK + b] = X[(start + b) * row_stride + d * col_stride]
+    elif n_features - d == 2:
+        for b in range(BLOCK):
+            row = X + (start + b) * row_stride + d * col_stride
+            xt[d * BLOCK + b] = row[0]
+            xt[(d + 1) * BLOCK + b] = row[col_stride]
+    elif n_features - d == 3:
+        for b in range(BLOCK):
+            row = X + (start + b) * row_stride + d * col_stride
+            xt[d * BLOCK + b] = row[0]
+            xt[(d + 1) * BLOCK + b] = row[col_stride]
+            xt[(d + 2) * BLOCK + b] = row[2 * col_stride]
+
+
 cdef inline void load_block(const floating* X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                             Py_ssize_t n_features, const double* weights, Py_ssize_t start,
                             Py_ssize_t n_rows, double* xt, double* wt) noexcept nogil:
     """xt[d, b] = X[start + b, d] as double; wt[b] = row weight (NULL: 1), 0 on padding."""
     cdef Py_ssize_t b, d, row
+    if n_rows == BLOCK:
+        _load_rows(X, row_stride, col_stride, n_features, start, xt)
+        for b in range(BLOCK):
+            wt[b] = 1.0 if weights == NULL else weights[start + b]
+        return
     for b in range(BLOCK):
         row = start + b if b < n_rows else start
         for d in range(n_features):

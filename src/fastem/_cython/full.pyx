@@ -129,6 +129,42 @@ cdef inline void _triangular_column(const floating* diff, const floating* U, Py_
             tile[b] += diff[i * BLOCK + b] * u
 
 
+cdef inline void _small_log_prob(const double* xt, const double* mean, const floating* U,
+                                 double norm, Py_ssize_t D, double* out) noexcept nogil:
+    """out[b] = norm − ½ ‖(x_b − μ) U‖² when D < 4, in one lane loop (real columns only).
+
+    x − μ in double, rounded to the working precision, as in the tiled path.
+    """
+    cdef Py_ssize_t b
+    cdef floating d0, d1, d2, y0, y1, y2
+    cdef double m0 = mean[0], m1 = 0.0, m2 = 0.0
+    cdef floating u00 = U[0], u01 = 0.0, u02 = 0.0, u11 = 0.0, u12 = 0.0, u22 = 0.0
+    if D > 1:
+        m1 = mean[1]; u01 = U[1]; u11 = U[D + 1]
+    if D > 2:
+        m2 = mean[2]; u02 = U[2]; u12 = U[D + 2]; u22 = U[2 * D + 2]
+    if D == 1:
+        for b in range(BLOCK):
+            y0 = <floating> (xt[b] - m0) * u00
+            out[b] = norm - 0.5 * (y0 * y0)
+    elif D == 2:
+        for b in range(BLOCK):
+            d0 = <floating> (xt[b] - m0)
+            d1 = <floating> (xt[BLOCK + b] - m1)
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            out[b] = norm - 0.5 * (y0 * y0 + y1 * y1)
+    else:
+        for b in range(BLOCK):
+            d0 = <floating> (xt[b] - m0)
+            d1 = <floating> (xt[BLOCK + b] - m1)
+            d2 = <floating> (xt[2 * BLOCK + b] - m2)
+            y0 = d0 * u00
+            y1 = d0 * u01 + d1 * u11
+            y2 = d0 * u02 + d1 * u12 + d2 * u22
+            out[b] = norm - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
+
+
 cdef inline void _log_prob_lanes(const double* xt, const double* means, const floating* U,
                                  const double* log_norm, Py_ssize_t K, Py_ssize_t D,
                                  floating* diff, floating* tile,
@@ -147,6 +183,9 @@ cdef inline void _log_prob_lanes(const double* xt, const double* means, const fl
     for k in range(K):
         out = log_prob + k * BLOCK
         U_k = U + k * D * D
+        if D < TILE:
+            _small_log_prob(xt, means + k * D, U_k, log_norm[k], D, out)
+            continue
         if n_tiled == 0:
             for b in range(BLOCK):
                 out[b] = 0.0
@@ -346,6 +385,57 @@ cdef void _scatter_component(const double* xt, const double* mean, const double*
         _scatter_edge(weighted, xt, mean, D, second)
 
 
+cdef void _small_component(const double* xt, const double* mean, const double* resp,
+                           Py_ssize_t D, double* resp_sum, double* first,
+                           double* second) noexcept nogil:
+    """One component's sums when D < 4, in one lane loop (no stored rows).
+
+    d = x − μ_k: resp_sum += Σ_b w r_k, first += Σ_b w r_k d, second[i, j] += Σ_b
+    w r_k d_i d_j for i ≤ j.
+    """
+    cdef Py_ssize_t b
+    cdef double r, d0, d1, d2, w0, w1, w2
+    cdef double m0 = mean[0], m1 = mean[1] if D > 1 else 0.0, m2 = mean[2] if D > 2 else 0.0
+    cdef double r_sum = 0.0, f0 = 0.0, f1 = 0.0, f2 = 0.0
+    cdef double s00 = 0.0, s01 = 0.0, s02 = 0.0, s11 = 0.0, s12 = 0.0, s22 = 0.0
+    if D == 1:
+        for b in range(BLOCK):
+            r = resp[b]
+            d0 = xt[b] - m0
+            w0 = r * d0
+            r_sum += r; f0 += w0; s00 += w0 * d0
+    elif D == 2:
+        for b in range(BLOCK):
+            r = resp[b]
+            d0 = xt[b] - m0
+            d1 = xt[BLOCK + b] - m1
+            w0 = r * d0; w1 = r * d1
+            r_sum += r; f0 += w0; f1 += w1
+            s00 += w0 * d0; s01 += w0 * d1; s11 += w1 * d1
+    else:
+        for b in range(BLOCK):
+            r = resp[b]
+            d0 = xt[b] - m0
+            d1 = xt[BLOCK + b] - m1
+            d2 = xt[2 * BLOCK + b] - m2
+            w0 = r * d0; w1 = r * d1; w2 = r * d2
+            r_sum += r; f0 += w0; f1 += w1; f2 += w2
+            s00 += w0 * d0; s01 += w0 * d1; s02 += w0 * d2
+            s11 += w1 * d1; s12 += w1 * d2; s22 += w2 * d2
+    resp_sum[0] += r_sum
+    first[0] += f0
+    second[0] += s00
+    if D > 1:
+        first[1] += f1
+        second[1] += s01
+        second[D + 1] += s11
+    if D > 2:
+        first[2] += f2
+        second[2] += s02
+        second[D + 2] += s12
+        second[2 * D + 2] += s22
+
+
 cdef inline void _weight_rows(const double* xt, const double* centre, const double* wt,
                               Py_ssize_t D, double* weighted) noexcept nogil:
     """weighted = w (x − c) (the tied scatter about c)."""
@@ -379,6 +469,10 @@ cdef void _accumulate_task(const floating* X, Py_ssize_t row_stride, Py_ssize_t 
         loglik[0] += responsibilities_block(lanes.log_prob, K, lanes)
         for k in range(K):
             resp = lanes.log_prob + k * BLOCK
+            if per_component and D < TILE:
+                _small_component(lanes.xt, means + k * D, resp, D, resp_sum + k, first + k * D,
+                                 second + k * D * D)
+                continue
             total = 0.0
             for b in range(BLOCK):
                 total += resp[b]
