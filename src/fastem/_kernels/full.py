@@ -205,22 +205,27 @@ def _log_prob_block(xt, means, prec_chol, log_norm, n_features, diff, tile, log_
 
 
 @block_kernel
-def _scatter_tile(weighted, shifted, i0, j0, second, s):
-    """second[s, i0+r, j0+q] += Σ_b weighted[i0+r, b] shifted[j0+q, b] for r < 2, q < 4.
+def _scatter_tile(weighted, xt, centres, c, i0, j0, second, s):
+    """second[s, i0+r, j0+q] += Σ_b weighted[i0+r, b] (x_{j0+q} − centres[c, j0+q]), r < 2, q < 4.
 
-    A 2×4 register tile: 8 running sums fed by 6 loads per lane. Small enough
-    that the sums, their operands and a second unrolled copy of the lane loop
-    stay in 16 SIMD registers (AVX2): a 4×4 tile spills to the stack there.
+    A 2×4 register tile: 8 running sums fed by 6 loads per lane, the centred
+    columns formed beside the multiply-adds (no stored centred rows). Small
+    enough that the sums and their operands stay in 16 SIMD registers (AVX2):
+    a 4×4 tile spills to the stack there.
     """
+    m0 = centres[c, j0]
+    m1 = centres[c, j0 + 1]
+    m2 = centres[c, j0 + 2]
+    m3 = centres[c, j0 + 3]
     a00 = a01 = a02 = a03 = 0.0
     a10 = a11 = a12 = a13 = 0.0
     for b in range(BLOCK):
         w0 = weighted[i0, b]
         w1 = weighted[i0 + 1, b]
-        d0 = shifted[j0, b]
-        d1 = shifted[j0 + 1, b]
-        d2 = shifted[j0 + 2, b]
-        d3 = shifted[j0 + 3, b]
+        d0 = xt[j0, b] - m0
+        d1 = xt[j0 + 1, b] - m1
+        d2 = xt[j0 + 2, b] - m2
+        d3 = xt[j0 + 3, b] - m3
         a00 += w0 * d0
         a01 += w0 * d1
         a02 += w0 * d2
@@ -240,8 +245,8 @@ def _scatter_tile(weighted, shifted, i0, j0, second, s):
 
 
 @block_kernel
-def _scatter_upper(weighted, shifted, n_features, second, s):
-    """second[s, i, j] += Σ_b weighted[i, b] shifted[j, b] for j ≥ i.
+def _scatter_upper(weighted, xt, centres, n_features, second):
+    """second[0, i, j] += Σ_b weighted[i, b] (x_j − c_j) for j ≥ i, c = centres[0] (tied).
 
     Columns in groups of four, rows in pairs up to the group's last column
     (tiles on the diagonal also fill a few entries below it; the M-step reads
@@ -250,7 +255,79 @@ def _scatter_upper(weighted, shifted, n_features, second, s):
     """
     for j0 in range(0, n_features, TILE):
         for i0 in range(0, min(j0 + TILE, n_features), 2):
-            _scatter_tile(weighted, shifted, i0, j0, second, s)
+            _scatter_tile(weighted, xt, centres, 0, i0, j0, second, 0)
+
+
+@block_kernel
+def _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second):
+    """The diagonal tile of rows and columns j0..j0+3 of component k, fused with their weighting.
+
+    d = x − μ_k, weighted[j0 + c, b] = w r_k d_{j0+c} (stored for the tiles
+    above this one); first[t, k, j0 + c] += Σ_b weighted; second[k, j0 + r,
+    j0 + c] += Σ_b weighted[j0 + r, b] d_{j0+c} for r ≤ c. Padding features
+    (x = μ = 0) give zero rows and sums.
+    """
+    m0 = means[k, j0]
+    m1 = means[k, j0 + 1]
+    m2 = means[k, j0 + 2]
+    m3 = means[k, j0 + 3]
+    f0 = f1 = f2 = f3 = 0.0
+    a00 = a01 = a02 = a03 = a11 = a12 = a13 = a22 = a23 = a33 = 0.0
+    for b in range(BLOCK):
+        r = resp[k, b]
+        d0 = xt[j0, b] - m0
+        d1 = xt[j0 + 1, b] - m1
+        d2 = xt[j0 + 2, b] - m2
+        d3 = xt[j0 + 3, b] - m3
+        w0 = r * d0
+        w1 = r * d1
+        w2 = r * d2
+        w3 = r * d3
+        weighted[j0, b] = w0
+        weighted[j0 + 1, b] = w1
+        weighted[j0 + 2, b] = w2
+        weighted[j0 + 3, b] = w3
+        f0 += w0
+        f1 += w1
+        f2 += w2
+        f3 += w3
+        a00 += w0 * d0
+        a01 += w0 * d1
+        a02 += w0 * d2
+        a03 += w0 * d3
+        a11 += w1 * d1
+        a12 += w1 * d2
+        a13 += w1 * d3
+        a22 += w2 * d2
+        a23 += w2 * d3
+        a33 += w3 * d3
+    first[t, k, j0] += f0
+    first[t, k, j0 + 1] += f1
+    first[t, k, j0 + 2] += f2
+    first[t, k, j0 + 3] += f3
+    second[k, j0, j0] += a00
+    second[k, j0, j0 + 1] += a01
+    second[k, j0, j0 + 2] += a02
+    second[k, j0, j0 + 3] += a03
+    second[k, j0 + 1, j0 + 1] += a11
+    second[k, j0 + 1, j0 + 2] += a12
+    second[k, j0 + 1, j0 + 3] += a13
+    second[k, j0 + 2, j0 + 2] += a22
+    second[k, j0 + 2, j0 + 3] += a23
+    second[k, j0 + 3, j0 + 3] += a33
+
+
+@block_kernel
+def _scatter_component(xt, means, resp, k, n_features, weighted, first, t, second):
+    """second[k] += Σ_b w r_k d dᵀ (upper), first[t, k] += Σ_b w r_k d, d = x − μ_k.
+
+    Column groups of four in order: the diagonal tile weights its rows, then
+    the tiles above it in the same columns use them.
+    """
+    for j0 in range(0, n_features, TILE):
+        _scatter_diagonal(xt, means, resp, k, j0, weighted, first, t, second)
+        for i0 in range(0, j0, 2):
+            _scatter_tile(weighted, xt, means, k, i0, j0, second, k)
 
 
 @block_kernel
@@ -268,24 +345,6 @@ def _padded(means, prec_chol):
     padded_means[:, :n_features] = means
     padded_factors[:, :n_features, :n_features] = prec_chol
     return padded_means, padded_factors
-
-
-@block_kernel
-def _weight_component(xt, means, resp, k, n_features, weighted, shifted, first, t):
-    """shifted = x − μ_k, weighted = w r_k (x − μ_k); first[t, k] += Σ_b weighted.
-
-    Only the first n_features rows: the padding rows stay zero.
-    """
-    for d in range(n_features):
-        mean = means[k, d]
-        acc = 0.0
-        for b in range(BLOCK):
-            value = xt[d, b] - mean
-            shifted[d, b] = value
-            value *= resp[k, b]
-            weighted[d, b] = value
-            acc += value
-        first[t, k, d] += acc
 
 
 @block_kernel
@@ -367,17 +426,15 @@ def _first_moment(xt, means, resp, k, n_features, first, t):
 
 
 @block_kernel
-def _weight_rows(xt, centres, wt, n_features, weighted, shifted):
-    """shifted = x − c, weighted = w (x − c) for the tied scatter about c = centres[0].
+def _weight_rows(xt, centres, wt, n_features, weighted):
+    """weighted = w (x − c) for the tied scatter about c = centres[0].
 
     Only the first n_features rows: the padding rows stay zero.
     """
     for d in range(n_features):
         c = centres[0, d]
         for b in range(BLOCK):
-            value = xt[d, b] - c
-            shifted[d, b] = value
-            weighted[d, b] = wt[b] * value
+            weighted[d, b] = wt[b] * (xt[d, b] - c)
 
 
 @block_kernel
@@ -390,7 +447,6 @@ def _stats_block(
     scatter_centre,
     n_features,
     weighted,
-    shifted,
     t,
     resp_sum,
     first,
@@ -399,9 +455,9 @@ def _stats_block(
     """Add one block's shifted sums (see module docstring) to task t's partials.
 
     scatter_centre: (1, D), the tied centre c; second: task t's (K or 1, D, D)
-    scatter partial; weighted, shifted: (D, BLOCK) float64 scratch, D padded,
-    whose rows from n_features (the real feature count) on are zero. Below four
-    features each component's sums take one lane loop (``_small_component``).
+    scatter partial; weighted: (D, BLOCK) float64 scratch, D padded, whose rows
+    from n_features (the real feature count) on are zero. Below four features
+    each component's sums take one lane loop (``_small_component``).
     """
     n_components = means.shape[0]
     for k in range(n_components):
@@ -413,13 +469,12 @@ def _stats_block(
             acc += resp[k, b]
         resp_sum[t, k] += acc
         if per_component:
-            _weight_component(xt, means, resp, k, n_features, weighted, shifted, first, t)
-            _scatter_upper(weighted, shifted, n_features, second, k)
+            _scatter_component(xt, means, resp, k, n_features, weighted, first, t, second)
         else:
             _first_moment(xt, means, resp, k, n_features, first, t)
     if not per_component:
-        _weight_rows(xt, scatter_centre, wt, n_features, weighted, shifted)
-        _scatter_upper(weighted, shifted, n_features, second, 0)
+        _weight_rows(xt, scatter_centre, wt, n_features, weighted)
+        _scatter_upper(weighted, xt, scatter_centre, n_features, second)
 
 
 @parallel_kernel
@@ -468,7 +523,6 @@ def accumulate(
         xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
         centred = np.empty((n_padded, BLOCK), X.dtype)  # x − μ_k for the log-densities
         weighted = np.zeros((n_padded, BLOCK))  # w r_k (x − μ_k) for the statistics
-        shifted = np.zeros((n_padded, BLOCK))  # x − μ_k in float64 for the statistics
         log_prob = np.empty((n_components, BLOCK))
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
@@ -491,7 +545,6 @@ def accumulate(
                     scatter_centre,
                     n_features,
                     weighted,
-                    shifted,
                     t,
                     part_resp_sum,
                     part_first,
