@@ -10,7 +10,7 @@ Determinism: the rows of a call are split into tasks of a fixed number of rows
 (``task_rows``, a multiple of ``BLOCK``) that do not depend on the thread count;
 each task sums its blocks in order into its own partial, and partials are added
 to the output in task order. (A parallel loop runs consecutive tasks in groups
-that share one set of scratch buffers, see ``task_groups``: a task's partial
+that share one set of scratch buffers, see ``tasks_per_group``: a task's partial
 does not depend on its group.) A result therefore has the same bits whatever the
 number of threads, and whatever the grouping of tasks into calls.
 """
@@ -115,7 +115,7 @@ def load_block(X, sample_weight, start, n_rows, xt, wt):
 
 
 @block_kernel
-def task_groups(n_tasks):
+def tasks_per_group(n_tasks):
     """Tasks per group: a parallel loop runs groups of consecutive tasks, in order.
 
     The scratch buffers are allocated once per group instead of once per task.

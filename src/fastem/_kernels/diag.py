@@ -21,7 +21,7 @@ from ._common import (
     load_block,
     parallel_kernel,
     store_block,
-    task_groups,
+    tasks_per_group,
 )
 from ._math import responsibilities_block
 
@@ -92,7 +92,7 @@ def accumulate(
     part_resp_sum = np.zeros((n_tasks, n_components))
     part_first = np.zeros((n_tasks, n_components, n_features))
     part_second = np.zeros((n_tasks, n_components, n_features))
-    group = task_groups(n_tasks)
+    group = tasks_per_group(n_tasks)
     for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.empty((n_features, BLOCK))
         log_prob = np.empty((n_components, BLOCK))

@@ -29,7 +29,7 @@ from ._common import (
     load_block,
     parallel_kernel,
     store_block,
-    task_groups,
+    tasks_per_group,
 )
 from ._math import responsibilities_block
 
@@ -518,7 +518,7 @@ def accumulate(
     part_resp_sum = np.zeros((n_tasks, n_components))
     part_first = np.zeros((n_tasks, n_components, n_padded))
     part_second = np.zeros((n_tasks, n_scatter, n_padded, n_padded))
-    group = task_groups(n_tasks)
+    group = tasks_per_group(n_tasks)
     for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
         centred = np.empty((n_padded, BLOCK), X.dtype)  # x − μ_k for the log-densities
