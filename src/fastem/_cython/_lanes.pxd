@@ -7,8 +7,10 @@ inner loop runs over the same constant number of lanes and compiles to SIMD
 code. Padding lanes repeat the block's first row with weight 0.
 
 exp(x), x ≤ 0: x = n ln2 + r (Cody–Waite, with explicit fused multiply-adds so
-that no compiler reassociation can merge the two halves of ln2), exp(r) by its
-Taylor polynomial to degree 13, 2ⁿ built in the exponent bits; 0 below −708.
+that no compiler reassociation can merge the two halves of ln2), exp(r) by the
+degree-11 polynomial interpolating exp at the Chebyshev nodes of |r| ≤ ln2/2
+(the Numba kernels' coefficients, from ``tools/exp_polynomial.py``), 2ⁿ built
+in the exponent bits; 0 below −708.
 log(x), 1 ≤ x < 2⁵³: x = 2ᵉ m, m in [√½, √2), log m = 2 atanh((m − 1)/(m + 1)).
 """
 
@@ -183,18 +185,16 @@ cdef inline void exp_lanes(double* x) noexcept nogil:
         v = x[b] if x[b] > EXP_UNDERFLOW else EXP_UNDERFLOW
         n = floor(v * INV_LN2 + 0.5)
         r = fma(-n, LN2_LOW, fma(-n, LN2_HIGH, v))
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
+        p = 2.5110037605963777e-08  # c_11 … c_2 (c_1 = c_0 = 1)
+        p = p * r + 2.763263963904103e-07
+        p = p * r + 2.755724091857897e-06
+        p = p * r + 2.4801485482328494e-05
+        p = p * r + 0.00019841269890047113
+        p = p * r + 0.0013888888952314775
+        p = p * r + 0.008333333333319601
+        p = p * r + 0.0416666666664881
+        p = p * r + 0.1666666666666668
+        p = p * r + 0.5000000000000019
         p = p * r + 1.0
         p = p * r + 1.0
         scale = from_bits(<int64_t> (<uint64_t> to_bits(n + EXPONENT_SHIFTER) << 52))
