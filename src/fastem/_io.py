@@ -234,7 +234,8 @@ class _TextSource(_Source):
             reader = self._reader()
         except pa.ArrowInvalid as error:
             raise self._error(error) from None
-        schema = reader.schema
+        with reader:  # closed here, not left to the garbage collector
+            schema = reader.schema
         return [
             pa.types.is_integer(t)
             or pa.types.is_floating(t)
