@@ -30,22 +30,27 @@ from ._lanes cimport (
 from ._openmp cimport current_threads
 
 
-cdef inline void _triangular_step(const floating* diff, const floating* U, Py_ssize_t D,
-                                  Py_ssize_t i0, Py_ssize_t j0, floating* tile) noexcept nogil:
-    """tile[c, b] (+)= Σ_{i0≤i<i0+4} diff[i, b] U[i, j0 + c], c < 4 (i0 < j0: a full square).
+cdef inline void _triangular_step(const floating* rows, const double* mean, const floating* U,
+                                  Py_ssize_t D, Py_ssize_t i0, Py_ssize_t j0,
+                                  floating* tile) noexcept nogil:
+    """tile[c, b] (+)= Σ_{i0≤i<i0+4} d_i U[i, j0 + c], c < 4 (i0 < j0: a full square).
 
-    The first step of a column group (i0 = 0) sets the tile, later ones add to it.
-    Every diff row loaded feeds four columns.
+    d_i = rows[i, b] − μ_i for double (rows = x: centred here, beside the
+    multiply-adds, nothing stored), d_i = rows[i, b] for float (rows = the
+    centred rows stored in float, see ``_triangular_diagonal``). The first step
+    of a column group (i0 = 0) sets the tile, later ones add to it. Every row
+    loaded feeds four columns.
     """
     cdef Py_ssize_t b
     cdef floating d0, d1, d2, d3
+    cdef double m0 = mean[i0], m1 = mean[i0 + 1], m2 = mean[i0 + 2], m3 = mean[i0 + 3]
     cdef floating u00, u01, u02, u03, u10, u11, u12, u13
     cdef floating u20, u21, u22, u23, u30, u31, u32, u33
     cdef const floating* r0 = U + i0 * D + j0
     cdef const floating* r1 = r0 + D
     cdef const floating* r2 = r1 + D
     cdef const floating* r3 = r2 + D
-    cdef const floating* e0 = diff + i0 * BLOCK
+    cdef const floating* e0 = rows + i0 * BLOCK
     cdef const floating* e1 = e0 + BLOCK
     cdef const floating* e2 = e1 + BLOCK
     cdef const floating* e3 = e2 + BLOCK
@@ -55,14 +60,20 @@ cdef inline void _triangular_step(const floating* diff, const floating* U, Py_ss
     u30 = r3[0]; u31 = r3[1]; u32 = r3[2]; u33 = r3[3]
     if i0 == 0:
         for b in range(BLOCK):
-            d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
+            if floating is double:
+                d0 = e0[b] - m0; d1 = e1[b] - m1; d2 = e2[b] - m2; d3 = e3[b] - m3
+            else:
+                d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
             tile[b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
             tile[BLOCK + b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2 * BLOCK + b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
             tile[3 * BLOCK + b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
     else:
         for b in range(BLOCK):
-            d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
+            if floating is double:
+                d0 = e0[b] - m0; d1 = e1[b] - m1; d2 = e2[b] - m2; d3 = e3[b] - m3
+            else:
+                d0 = e0[b]; d1 = e1[b]; d2 = e2[b]; d3 = e3[b]
             tile[b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
             tile[BLOCK + b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2 * BLOCK + b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
@@ -74,10 +85,12 @@ cdef inline void _triangular_diagonal(const double* xt, const double* mean, cons
                                       const floating* tile, double* squares) noexcept nogil:
     """The diagonal step of columns j0..j0+3, fused with the centring and the squares.
 
-    diff[j0 + c, b] = x − μ (first use of these rows: stored for later column
-    groups); y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} diff[i, b] U[i, j0 + c] (the
-    upper triangle of the 4×4 square; no tile before the first group);
-    squares[b] (+)= Σ_c y_{j0+c}².
+    y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} d_i U[i, j0 + c] (the upper triangle
+    of the 4×4 square; no tile before the first group), d = x − μ;
+    squares[b] (+)= Σ_c y_{j0+c}². For double, d is formed from x where it is
+    used, as in ``_triangular_step``; for float (float32 rows) this first use
+    of rows j0..j0+3 stores diff[j0 + c, b] = x − μ, computed in double and
+    rounded to float, for this and later steps.
     """
     cdef Py_ssize_t b
     cdef floating d0, d1, d2, d3, y0, y1, y2, y3
@@ -92,15 +105,20 @@ cdef inline void _triangular_diagonal(const double* xt, const double* mean, cons
     cdef floating u33 = r3[3]
     cdef const double* x0 = xt + j0 * BLOCK
     cdef floating* e0 = diff + j0 * BLOCK
-    for b in range(BLOCK):
-        # x − μ in double, stored in the working precision and read back as stored
-        e0[b] = <floating> (x0[b] - m0)
-        e0[BLOCK + b] = <floating> (x0[BLOCK + b] - m1)
-        e0[2 * BLOCK + b] = <floating> (x0[2 * BLOCK + b] - m2)
-        e0[3 * BLOCK + b] = <floating> (x0[3 * BLOCK + b] - m3)
+    if floating is not double:
+        for b in range(BLOCK):
+            # x − μ in double, stored in the working precision and read back as stored
+            e0[b] = <floating> (x0[b] - m0)
+            e0[BLOCK + b] = <floating> (x0[BLOCK + b] - m1)
+            e0[2 * BLOCK + b] = <floating> (x0[2 * BLOCK + b] - m2)
+            e0[3 * BLOCK + b] = <floating> (x0[3 * BLOCK + b] - m3)
     if j0 == 0:
         for b in range(BLOCK):
-            d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
+            if floating is double:
+                d0 = x0[b] - m0; d1 = x0[BLOCK + b] - m1
+                d2 = x0[2 * BLOCK + b] - m2; d3 = x0[3 * BLOCK + b] - m3
+            else:
+                d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
             y0 = d0 * u00
             y1 = d0 * u01 + d1 * u11
             y2 = d0 * u02 + d1 * u12 + d2 * u22
@@ -108,7 +126,11 @@ cdef inline void _triangular_diagonal(const double* xt, const double* mean, cons
             squares[b] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
     else:
         for b in range(BLOCK):
-            d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
+            if floating is double:
+                d0 = x0[b] - m0; d1 = x0[BLOCK + b] - m1
+                d2 = x0[2 * BLOCK + b] - m2; d3 = x0[3 * BLOCK + b] - m3
+            else:
+                d0 = e0[b]; d1 = e0[BLOCK + b]; d2 = e0[2 * BLOCK + b]; d3 = e0[3 * BLOCK + b]
             y0 = tile[b] + d0 * u00
             y1 = tile[BLOCK + b] + d0 * u01 + d1 * u11
             y2 = tile[2 * BLOCK + b] + d0 * u02 + d1 * u12 + d2 * u22
@@ -116,17 +138,22 @@ cdef inline void _triangular_diagonal(const double* xt, const double* mean, cons
             squares[b] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
 
 
-cdef inline void _triangular_column(const floating* diff, const floating* U, Py_ssize_t D,
-                                    Py_ssize_t j, floating* tile) noexcept nogil:
-    """tile[0, b] = Σ_{i≤j} diff[i, b] U[i, j]: one column of y = d U."""
+cdef inline void _triangular_column(const floating* rows, const double* mean, const floating* U,
+                                    Py_ssize_t D, Py_ssize_t j, floating* tile) noexcept nogil:
+    """tile[0, b] = Σ_{i≤j} d_i U[i, j]: one column of y = d U (d as in ``_triangular_step``)."""
     cdef Py_ssize_t i, b
     cdef floating u
+    cdef double m
     for b in range(BLOCK):
         tile[b] = 0.0
     for i in range(j + 1):
         u = U[i * D + j]
+        m = mean[i]
         for b in range(BLOCK):
-            tile[b] += diff[i * BLOCK + b] * u
+            if floating is double:
+                tile[b] += (rows[i * BLOCK + b] - m) * u
+            else:
+                tile[b] += rows[i * BLOCK + b] * u
 
 
 cdef inline void _small_log_prob(const double* xt, const double* mean, const floating* U,
@@ -172,14 +199,17 @@ cdef inline void _log_prob_lanes(const double* xt, const double* means, const fl
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖², y = d U_k in floating.
 
     Four columns at a time: the steps below the diagonal, then the diagonal
-    step (which centres its rows and adds the squares); then the last D mod 4
-    columns one by one.
+    step (which adds the squares); then the last D mod 4 columns one by one.
+    Rows are centred where they are used for double (no stored centred rows:
+    the subtractions run beside the multiply-adds), and stored once per
+    component, rounded to float, for float.
     """
     cdef Py_ssize_t k, d, b, column_tile, row_tile, j0, j
     cdef Py_ssize_t n_tiled = D - D % TILE
     cdef double mean
     cdef double* out
     cdef const floating* U_k
+    cdef const floating* rows
     for k in range(K):
         out = log_prob + k * BLOCK
         U_k = U + k * D * D
@@ -189,17 +219,22 @@ cdef inline void _log_prob_lanes(const double* xt, const double* means, const fl
         if n_tiled == 0:
             for b in range(BLOCK):
                 out[b] = 0.0
+        if floating is double:
+            rows = xt  # centred where used
+        else:
+            rows = diff  # centred once per component, stored in float
         for column_tile in range(n_tiled // TILE):
             j0 = column_tile * TILE
             for row_tile in range(column_tile):
-                _triangular_step(diff, U_k, D, row_tile * TILE, j0, tile)
+                _triangular_step(rows, means + k * D, U_k, D, row_tile * TILE, j0, tile)
             _triangular_diagonal(xt, means + k * D, U_k, D, j0, diff, tile, out)
-        for d in range(n_tiled, D):
-            mean = means[k * D + d]
-            for b in range(BLOCK):
-                diff[d * BLOCK + b] = <floating> (xt[d * BLOCK + b] - mean)
+        if floating is not double:
+            for d in range(n_tiled, D):
+                mean = means[k * D + d]
+                for b in range(BLOCK):
+                    diff[d * BLOCK + b] = <floating> (xt[d * BLOCK + b] - mean)
         for j in range(n_tiled, D):
-            _triangular_column(diff, U_k, D, j, tile)
+            _triangular_column(rows, means + k * D, U_k, D, j, tile)
             for b in range(BLOCK):
                 out[b] += tile[b] * tile[b]
         for b in range(BLOCK):

@@ -37,12 +37,18 @@ TILE = 4  # features per side of a register tile: 16 FMAs per 8 loads
 
 
 @block_kernel
-def _triangular_step(diff, prec_chol, k, i0, j0, tile):
-    """tile[c, b] (+)= Σ_{i0≤i<i0+4} diff[i, b] U_k[i, j0 + c] for c < 4 (i0 < j0: a full square).
+def _triangular_step(rows, centre, prec_chol, k, i0, j0, tile):
+    """tile[c, b] (+)= Σ_{i0≤i<i0+4} d_i U_k[i, j0 + c] for c < 4 (i0 < j0: a full square).
 
-    The first step of a column group (i0 = 0) sets the tile, later ones add to it.
-    Every diff row loaded feeds four columns.
+    d_i = rows[i, b] − centre[k, i] (see ``_log_prob_block``: the rows centred
+    here, or the stored centred rows about a centre of zeros). The first step
+    of a column group (i0 = 0) sets the tile, later ones add to it. Every row
+    loaded feeds four columns.
     """
+    m0 = centre[k, i0]
+    m1 = centre[k, i0 + 1]
+    m2 = centre[k, i0 + 2]
+    m3 = centre[k, i0 + 3]
     u00 = prec_chol[k, i0, j0]
     u01 = prec_chol[k, i0, j0 + 1]
     u02 = prec_chol[k, i0, j0 + 2]
@@ -61,20 +67,20 @@ def _triangular_step(diff, prec_chol, k, i0, j0, tile):
     u33 = prec_chol[k, i0 + 3, j0 + 3]
     if i0 == 0:
         for b in range(BLOCK):
-            d0 = diff[0, b]
-            d1 = diff[1, b]
-            d2 = diff[2, b]
-            d3 = diff[3, b]
+            d0 = rows[0, b] - m0
+            d1 = rows[1, b] - m1
+            d2 = rows[2, b] - m2
+            d3 = rows[3, b] - m3
             tile[0, b] = d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
             tile[1, b] = d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2, b] = d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
             tile[3, b] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
     else:
         for b in range(BLOCK):
-            d0 = diff[i0, b]
-            d1 = diff[i0 + 1, b]
-            d2 = diff[i0 + 2, b]
-            d3 = diff[i0 + 3, b]
+            d0 = rows[i0, b] - m0
+            d1 = rows[i0 + 1, b] - m1
+            d2 = rows[i0 + 2, b] - m2
+            d3 = rows[i0 + 3, b] - m3
             tile[0, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
             tile[1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
             tile[2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
@@ -82,18 +88,30 @@ def _triangular_step(diff, prec_chol, k, i0, j0, tile):
 
 
 @block_kernel
-def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
-    """The diagonal step of columns j0..j0+3, fused with the centring and the squares.
+def _triangular_diagonal(xt, means, rows, centre, store, prec_chol, k, j0, diff, tile, squares, s):
+    """The diagonal step of columns j0..j0+3, fused with the squares.
 
-    diff[j0 + c, b] = x − μ_k (first use of these rows: stored for the steps of
-    later column groups); y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} diff[i, b] U_k[i, j0 + c]
-    (only the upper triangle of the 4×4 square; no tile before the first group);
-    squares[s, b] += Σ_c y_{j0+c}².
+    y_{j0+c} = tile[c, b] + Σ_{j0≤i≤j0+c} d_i U_k[i, j0 + c] (only the upper
+    triangle of the 4×4 square; no tile before the first group), d_i =
+    rows[i, b] − centre[k, i] as in ``_triangular_step``; squares[s, b] +=
+    Σ_c y_{j0+c}². With ``store`` (rows = diff, float32), this first use of rows
+    j0..j0+3 stores them first: diff[j0 + c, b] = x − μ_k in float64, stored in
+    the working precision and read back as stored by this and later steps.
     """
-    m0 = means[k, j0]
-    m1 = means[k, j0 + 1]
-    m2 = means[k, j0 + 2]
-    m3 = means[k, j0 + 3]
+    if store:
+        m0 = means[k, j0]
+        m1 = means[k, j0 + 1]
+        m2 = means[k, j0 + 2]
+        m3 = means[k, j0 + 3]
+        for b in range(BLOCK):
+            diff[j0, b] = xt[j0, b] - m0
+            diff[j0 + 1, b] = xt[j0 + 1, b] - m1
+            diff[j0 + 2, b] = xt[j0 + 2, b] - m2
+            diff[j0 + 3, b] = xt[j0 + 3, b] - m3
+    c0 = centre[k, j0]
+    c1 = centre[k, j0 + 1]
+    c2 = centre[k, j0 + 2]
+    c3 = centre[k, j0 + 3]
     u00 = prec_chol[k, j0, j0]
     u01 = prec_chol[k, j0, j0 + 1]
     u02 = prec_chol[k, j0, j0 + 2]
@@ -104,18 +122,12 @@ def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
     u22 = prec_chol[k, j0 + 2, j0 + 2]
     u23 = prec_chol[k, j0 + 2, j0 + 3]
     u33 = prec_chol[k, j0 + 3, j0 + 3]
-    for b in range(BLOCK):
-        # x − μ in float64, stored in the working precision and read back as stored
-        diff[j0, b] = xt[j0, b] - m0
-        diff[j0 + 1, b] = xt[j0 + 1, b] - m1
-        diff[j0 + 2, b] = xt[j0 + 2, b] - m2
-        diff[j0 + 3, b] = xt[j0 + 3, b] - m3
     if j0 == 0:
         for b in range(BLOCK):
-            d0 = diff[0, b]
-            d1 = diff[1, b]
-            d2 = diff[2, b]
-            d3 = diff[3, b]
+            d0 = rows[0, b] - c0
+            d1 = rows[1, b] - c1
+            d2 = rows[2, b] - c2
+            d3 = rows[3, b] - c3
             y0 = d0 * u00
             y1 = d0 * u01 + d1 * u11
             y2 = d0 * u02 + d1 * u12 + d2 * u22
@@ -123,10 +135,10 @@ def _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, squares, s):
             squares[s, b] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
     else:
         for b in range(BLOCK):
-            d0 = diff[j0, b]
-            d1 = diff[j0 + 1, b]
-            d2 = diff[j0 + 2, b]
-            d3 = diff[j0 + 3, b]
+            d0 = rows[j0, b] - c0
+            d1 = rows[j0 + 1, b] - c1
+            d2 = rows[j0 + 2, b] - c2
+            d3 = rows[j0 + 3, b] - c3
             y0 = tile[0, b] + d0 * u00
             y1 = tile[1, b] + d0 * u01 + d1 * u11
             y2 = tile[2, b] + d0 * u02 + d1 * u12 + d2 * u22
@@ -181,25 +193,40 @@ def _small_log_prob(xt, means, prec_chol, log_norm, k, n_features, diff, log_pro
 
 
 @block_kernel
-def _log_prob_block(xt, means, prec_chol, log_norm, n_features, diff, tile, log_prob):
+def _log_prob_block(xt, means, prec_chol, log_norm, n_features, diff, no_centre, tile, log_prob):
     """log_prob[k, b] = log_norm_k − ½ ‖(x_b − μ_k) U_k‖² for one block.
 
     y = d U_k four columns at a time: the steps below the diagonal in register
-    tiles, then the diagonal step, which also centres its four rows and adds
-    their squares. D is padded to a multiple of four (see ``_padded``);
-    n_features is the real D (below four, only its columns are computed).
-    diff, tile and prec_chol share the working precision (the data's dtype);
-    log_prob is float64.
+    tiles, then the diagonal step, which adds their squares. d = x − μ_k is
+    formed where it is used when the working precision is float64 (the rows
+    about the means: subtractions beside the multiply-adds, nothing stored;
+    1.3× on this loop at D = 16), and stored once per component otherwise
+    (float32: d is rounded to float32 by its store, then read about
+    ``no_centre``, zeros of that dtype). D is padded to a multiple of four (see
+    ``_padded``); n_features is the real D (below four, only its columns are
+    computed). diff, no_centre, tile and prec_chol share the working precision
+    (the data's dtype); log_prob is float64.
     """
     n_components = means.shape[0]
+    centre_rows = diff.itemsize == 8  # a compile-time constant per dtype
     for k in range(n_components):
         if n_features < TILE:
             _small_log_prob(xt, means, prec_chol, log_norm, k, n_features, diff, log_prob)
             continue
-        for j0 in range(0, n_features, TILE):
-            for i0 in range(0, j0, TILE):
-                _triangular_step(diff, prec_chol, k, i0, j0, tile)
-            _triangular_diagonal(xt, means, prec_chol, k, j0, diff, tile, log_prob, k)
+        if centre_rows:
+            for j0 in range(0, n_features, TILE):
+                for i0 in range(0, j0, TILE):
+                    _triangular_step(xt, means, prec_chol, k, i0, j0, tile)
+                _triangular_diagonal(
+                    xt, means, xt, means, False, prec_chol, k, j0, diff, tile, log_prob, k
+                )
+        else:
+            for j0 in range(0, n_features, TILE):
+                for i0 in range(0, j0, TILE):
+                    _triangular_step(diff, no_centre, prec_chol, k, i0, j0, tile)
+                _triangular_diagonal(
+                    xt, means, diff, no_centre, True, prec_chol, k, j0, diff, tile, log_prob, k
+                )
         for b in range(BLOCK):
             log_prob[k, b] = log_norm[k] - 0.5 * log_prob[k, b]
 
@@ -511,6 +538,7 @@ def accumulate(
     n_tasks = (n_samples + task_rows - 1) // task_rows
     n_scatter = n_components if per_component else 1
     padded_means, padded_factors = _padded(means, prec_chol)
+    no_centre = np.zeros(padded_means.shape, X.dtype)  # see _log_prob_block
     n_padded = padded_means.shape[1]
     scatter_centre = np.zeros((1, n_padded))
     scatter_centre[0, :n_features] = scatter_shift
@@ -533,7 +561,15 @@ def accumulate(
             for start in range(t * task_rows, stop, BLOCK):
                 load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)
                 _log_prob_block(
-                    xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
+                    xt,
+                    padded_means,
+                    padded_factors,
+                    log_norm,
+                    n_features,
+                    centred,
+                    no_centre,
+                    tile,
+                    log_prob,
                 )
                 part_loglik[t] += responsibilities_block(log_prob, wt, lanes)
                 _stats_block(
@@ -572,6 +608,7 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
     n_components = means.shape[0]
     n_tasks = (n_samples + BLOCKS_PER_TASK * BLOCK - 1) // (BLOCKS_PER_TASK * BLOCK)
     padded_means, padded_factors = _padded(means, prec_chol)
+    no_centre = np.zeros(padded_means.shape, X.dtype)  # see _log_prob_block
     n_padded = padded_means.shape[1]
     no_weights = np.empty(0)
     for t in prange(n_tasks):
@@ -585,6 +622,14 @@ def weighted_log_prob(X, means, prec_chol, log_norm, out):
             n_rows = min(BLOCK, stop - start)
             load_block(X, no_weights, start, n_rows, xt, wt)
             _log_prob_block(
-                xt, padded_means, padded_factors, log_norm, n_features, centred, tile, log_prob
+                xt,
+                padded_means,
+                padded_factors,
+                log_norm,
+                n_features,
+                centred,
+                no_centre,
+                tile,
+                log_prob,
             )
             store_block(log_prob, start, n_rows, out)
