@@ -153,6 +153,20 @@ def store_block(log_prob, start, n_rows, out):
 
 
 @block_kernel
+def clear_partials(t, partial_loglik, partial_resp_sum, partial_first, partial_second):
+    """Zero task t's partials, as the task's first step.
+
+    The partials are allocated uninitialised: zeroed by their own task, their
+    lines are in that thread's cache for the sums that follow, instead of being
+    written once more by a separate pass over all tasks before the parallel loop.
+    """
+    partial_loglik[t] = 0.0
+    partial_resp_sum[t] = 0.0
+    partial_first[t] = 0.0
+    partial_second[t] = 0.0
+
+
+@block_kernel
 def add_partials(
     partial_loglik,
     partial_resp_sum,

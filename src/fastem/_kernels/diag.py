@@ -18,6 +18,7 @@ from ._common import (
     BLOCKS_PER_TASK,
     add_partials,
     block_kernel,
+    clear_partials,
     load_block,
     parallel_kernel,
     store_block,
@@ -88,10 +89,10 @@ def accumulate(
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_tasks = (n_samples + task_rows - 1) // task_rows
-    part_loglik = np.zeros(n_tasks)
-    part_resp_sum = np.zeros((n_tasks, n_components))
-    part_first = np.zeros((n_tasks, n_components, n_features))
-    part_second = np.zeros((n_tasks, n_components, n_features))
+    part_loglik = np.empty(n_tasks)
+    part_resp_sum = np.empty((n_tasks, n_components))
+    part_first = np.empty((n_tasks, n_components, n_features))
+    part_second = np.empty((n_tasks, n_components, n_features))
     group = tasks_per_group(n_tasks)
     for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.empty((n_features, BLOCK))
@@ -99,6 +100,7 @@ def accumulate(
         wt = np.empty(BLOCK)
         lanes = np.empty((3, BLOCK))
         for t in range(g * group, min((g + 1) * group, n_tasks)):
+            clear_partials(t, part_loglik, part_resp_sum, part_first, part_second)
             stop = min((t + 1) * task_rows, n_samples)
             for start in range(t * task_rows, stop, BLOCK):
                 load_block(X, sample_weight, start, min(BLOCK, stop - start), xt, wt)

@@ -27,6 +27,7 @@ from ._common import (
     VECTOR_REGISTERS,
     add_partials,
     block_kernel,
+    clear_partials,
     load_block,
     parallel_kernel,
     store_block,
@@ -631,10 +632,10 @@ def accumulate(
     n_padded = padded_means.shape[1]
     scatter_centre = np.zeros((1, n_padded))
     scatter_centre[0, :n_features] = scatter_shift
-    part_loglik = np.zeros(n_tasks)
-    part_resp_sum = np.zeros((n_tasks, n_components))
-    part_first = np.zeros((n_tasks, n_components, n_padded))
-    part_second = np.zeros((n_tasks, n_scatter, n_padded, n_padded))
+    part_loglik = np.empty(n_tasks)
+    part_resp_sum = np.empty((n_tasks, n_components))
+    part_first = np.empty((n_tasks, n_components, n_padded))
+    part_second = np.empty((n_tasks, n_scatter, n_padded, n_padded))
     group = tasks_per_group(n_tasks)
     for g in prange((n_tasks + group - 1) // group):  # scratch allocated once per group
         xt = np.zeros((n_padded, BLOCK))  # rows past D stay 0: the padding
@@ -645,6 +646,7 @@ def accumulate(
         lanes = np.empty((3, BLOCK))
         tile = np.empty((TILE, BLOCK), X.dtype)
         for t in range(g * group, min((g + 1) * group, n_tasks)):
+            clear_partials(t, part_loglik, part_resp_sum, part_first, part_second)
             second = part_second[t]
             stop = min((t + 1) * task_rows, n_samples)
             for start in range(t * task_rows, stop, BLOCK):
